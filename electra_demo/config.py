@@ -1,0 +1,130 @@
+"""The model registry and the demo's limits: data only, no torch, no gradio.
+
+Every model the demo runs has a *slot* here. A slot names its default Hub checkpoint and the
+facts its model card reports; the operator can point any slot at a local directory or another
+Hub id with the environment variable ``ELECTRA_DEMO_<SLOT>`` (and pin a revision with
+``ELECTRA_DEMO_<SLOT>_REVISION``) without touching code. Model ids come only from here and from
+the operator's environment, never from a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "ELECTRA_DEMO_"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One model the demo can run, as its default checkpoint describes it."""
+
+    name: str
+    hub_id: str
+    task: str
+    display_name: str
+    license: str
+    architecture: str  # the transformers Auto class family the service loads it with
+    revision: str | None = None
+    labels: tuple[str, ...] = ()
+    reported: str = ""  # the figure the checkpoint's card (or the paper) reports
+    pair: bool = False  # sequence-pair head (text + text_pair)
+
+    @property
+    def link(self) -> str:
+        return f"https://huggingface.co/{self.hub_id}"
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+REGISTRY: dict[str, Slot] = {
+    slot.name: slot
+    for slot in (
+        Slot(
+            name="discriminator",
+            hub_id="google/electra-base-discriminator",
+            task="replaced-token detection",
+            display_name="ELECTRA-Base discriminator",
+            license="apache-2.0",
+            architecture="pretraining",
+            labels=("original", "replaced"),
+            reported=(
+                "GLUE dev 85.1 average for ELECTRA-Base in the paper; "
+                "released Base: SST-2 95.1, MNLI 88.8"
+            ),
+        ),
+        Slot(
+            name="generator",
+            hub_id="google/electra-base-generator",
+            task="masked language modelling (ELECTRA's generator)",
+            display_name="ELECTRA-Base generator",
+            license="apache-2.0",
+            architecture="masked-lm",
+            reported="none: the generator is a training aid; its card reports no benchmark",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ResolvedSlot:
+    """A slot together with where this process will load it from."""
+
+    slot: Slot
+    source: str  # a Hub id or a local directory
+    revision: str | None
+    overridden: bool
+    local: bool = field(default=False)
+
+    @property
+    def name(self) -> str:
+        return self.slot.name
+
+    @property
+    def link(self) -> str | None:
+        if self.local:
+            return None
+        return f"https://huggingface.co/{self.source}"
+
+
+def looks_local(source: str) -> bool:
+    """A source is a local directory when it exists or is written as a path, not an id."""
+    return (
+        Path(source).expanduser().exists()
+        or source.startswith(("/", "./", "../", "~"))
+        or os.sep + os.sep in source
+        or source.count("/") > 1
+    )
+
+
+def resolve(name: str, environ: Mapping[str, str] | None = None) -> ResolvedSlot:
+    """Where to load slot ``name`` from, honouring ``ELECTRA_DEMO_<SLOT>`` overrides."""
+    if name not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown model slot {name!r}; expected one of: {known}")
+    slot = REGISTRY[name]
+    env = os.environ if environ is None else environ
+    override = env.get(slot.env_var, "").strip()
+    source = override or slot.hub_id
+    revision = env.get(slot.env_var + "_REVISION", "").strip() or (
+        None if override else slot.revision
+    )
+    local = looks_local(source)
+    if local:
+        source = str(Path(source).expanduser())
+    return ResolvedSlot(
+        slot=slot, source=source, revision=revision, overridden=bool(override), local=local
+    )
+
+
+# ---- Limits -------------------------------------------------------------------------------
+MAX_TEXT_CHARS = 20_000  # characters accepted per text box
+MODEL_MAX_TOKENS = 512  # ELECTRA-Base's position embeddings
+WINDOW_STRIDE = 128  # tokens shared by neighbouring windows on long texts
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_FRACTION = 0.15
+DEFAULT_SEED = 0

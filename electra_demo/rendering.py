@@ -1,0 +1,100 @@
+"""Service results to component values. No model code; no user text in Markdown or HTML.
+
+User text only ever reaches the page through components that render it as text
+(HighlightedText, Dataframe, JSON); the Markdown built here holds numbers and registry data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .processing import segments
+from .service import CorruptResult, DetectResult
+
+REPLACED = "replaced"
+KEPT = "sampled = original"
+WORD_COLORS = {REPLACED: "#ef4444"}
+CORRUPT_COLORS = {REPLACED: "#ef4444", KEPT: "#a3a3a3"}
+TOKEN_COLUMNS = ["token", "start", "end", "P(replaced)", "replaced"]
+RANDOM_WEIGHTS_NOTICE = (
+    "⚠️ **Random weights.** This model is a small checkpoint with random weights, made for "
+    "tests and offline development: its output is meaningless."
+)
+
+
+def token_highlights(result: DetectResult) -> list[tuple[str, float | None]]:
+    """The text as typed, each token shaded by its probability of having been replaced."""
+    return segments(result.text, [(t.start, t.end, round(t.probability, 4)) for t in result.tokens])
+
+
+def word_highlights(result: DetectResult) -> list[tuple[str, str | None]]:
+    """The text as typed, the words over the threshold marked "replaced"."""
+    return segments(result.text, [(w.start, w.end, REPLACED if w.replaced else None) for w in result.words])
+
+
+def token_rows(result: DetectResult) -> list[list[Any]]:
+    return [[t.text, t.start, t.end, round(t.probability, 4), t.replaced] for t in result.tokens]
+
+
+def detect_summary(result: DetectResult) -> str:
+    flagged = sum(w.replaced for w in result.words)
+    lines = [
+        f"**{flagged} of {len(result.words)} words look replaced** "
+        f"(P(replaced) > {result.threshold:g}; a word counts its most suspicious piece). "
+        f"{len(result.tokens)} tokens scored."
+    ]
+    if result.model.random_weights:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)
+
+
+def corrupt_original(result: CorruptResult) -> list[tuple[str, str | None]]:
+    spans = [(r.original_start, r.original_end, REPLACED) for r in result.replacements]
+    spans += [(s, e, KEPT) for s, e in result.unchanged]
+    return segments(result.original, sorted(spans))
+
+
+def corrupt_corrupted(result: CorruptResult) -> list[tuple[str, str | None]]:
+    return segments(result.corrupted, [(r.start, r.end, REPLACED) for r in result.replacements])
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def corrupt_summary(result: CorruptResult) -> str:
+    m = result.metrics
+    masked = len(result.replacements) + len(result.unchanged)
+    lines = [
+        f"**{masked} words masked, {len(result.replacements)} replaced** "
+        f"(fraction {result.fraction:g}, seed {result.seed}).",
+        f"Discriminator vs. the true replacements, per token at P > 0.5: precision "
+        f"{_number(m['precision'])}, recall {_number(m['recall'])}, F1 {_number(m['f1'])}, "
+        f"ROC-AUC {_number(m['auc'])}.",
+    ]
+    if result.unchanged:
+        lines.append(
+            f"{len(result.unchanged)} masked word(s) got the original back from the generator: "
+            "ELECTRA counts such a token as real, not replaced (grey)."
+        )
+    if result.generator.random_weights or result.detection.model.random_weights:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)
+
+
+def model_card(card: dict[str, Any]) -> str:
+    """A model card panel from registry data (never from user input)."""
+    ident = f"[`{card['id']}`]({card['link']})" if card["link"] else f"`{card['id']}`"
+    lines = [f"**Model:** {ident} · **task:** {card['task']}"]
+    if card["labels"]:
+        lines.append("**Labels:** " + ", ".join(card["labels"]))
+    if card["overridden"]:
+        lines.append(
+            f"**Overridden** by `{card['env_var']}` (default: `{card['default_id']}`); "
+            "licence and reported figures are those of the override's own card."
+        )
+    else:
+        lines.append(f"**License:** {card['license']} · **Reported:** {card['reported']}")
+    if card["random_weights"]:
+        lines.append(RANDOM_WEIGHTS_NOTICE)
+    return "  \n".join(lines)

@@ -1,0 +1,413 @@
+"""The model service: loads each registry slot once, on first use, and runs it.
+
+Each task is one method, kept in three steps as transformers' pipelines do: preprocess (pure,
+in :mod:`electra_demo.processing`), one small model call (:func:`_run`, where the device,
+``inference_mode`` and ZeroGPU are handled), and postprocess (pure again). Tests and benchmarks
+swap checkpoints through the registry's environment variables, or subclass and override
+:meth:`ModelService._load_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import spaces  # before torch touches CUDA, as ZeroGPU requires
+import torch
+from transformers import (
+    AutoModelForMaskedLM,
+    AutoModelForPreTraining,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+from . import config
+from .config import ResolvedSlot
+from .processing import (
+    InputError,
+    Span,
+    apply_replacements,
+    best_windows,
+    check_probability,
+    check_seed,
+    check_text,
+    choose_words,
+    join_wordpieces,
+    maskable_words,
+    match_case,
+    merge_words,
+    overlaps,
+    plan_windows,
+    precision_recall_f1,
+    roc_auc,
+    token_spans,
+    word_groups,
+)
+
+log = logging.getLogger(__name__)
+
+RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
+WINDOW_BATCH = 8  # windows of one long text run together
+
+AUTO_CLASSES: dict[str, Any] = {
+    "pretraining": AutoModelForPreTraining,
+    "masked-lm": AutoModelForMaskedLM,
+}
+
+
+class ModelUnavailable(RuntimeError):
+    """A slot could not be loaded; the message says which, from where, and how to fix it."""
+
+
+@dataclass
+class LoadedModel:
+    resolved: ResolvedSlot
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    max_tokens: int
+    random_weights: bool
+
+    @property
+    def special_ids(self) -> list[int]:
+        return sorted(set(self.tokenizer.all_special_ids))
+
+
+@dataclass
+class DetectResult:
+    text: str
+    threshold: float
+    tokens: list[Span]
+    words: list[Span]
+    model: LoadedModel = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {
+            "tokens": [t.to_json() for t in self.tokens],
+            "words": [w.to_json() for w in self.words],
+            "threshold": self.threshold,
+        }
+
+
+@dataclass(frozen=True)
+class Replacement:
+    start: int  # in the corrupted text
+    end: int
+    original: str
+    replacement: str
+    original_start: int  # in the original text
+    original_end: int
+
+
+@dataclass
+class CorruptResult:
+    original: str
+    corrupted: str
+    fraction: float
+    seed: int
+    replacements: list[Replacement]
+    unchanged: list[tuple[int, int]]  # words whose sample equalled the original (original text)
+    detection: DetectResult
+    truth: list[bool]  # per token of the corrupted text: inside a replacement
+    metrics: dict[str, float | None]
+    generator: LoadedModel = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {
+            "original": self.original,
+            "corrupted": self.corrupted,
+            "replacements": [
+                {"start": r.start, "end": r.end, "original": r.original, "replacement": r.replacement}
+                for r in self.replacements
+            ],
+            "tokens": [t.to_json() for t in self.detection.tokens],
+            "metrics": self.metrics,
+        }
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@spaces.GPU  # a no-op except on ZeroGPU Spaces, where it lends a GPU for the call
+def _run(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The one model call: inputs to the model's device, logits back as float32 on the CPU."""
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        output = model(**{k: v.to(device) for k, v in inputs.items()})
+    return output.logits.float().cpu()
+
+
+class ModelService:
+    """Loads registry slots lazily (once, even under concurrent first requests) and runs them."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
+        self._environ = environ
+        self.device = torch.device(device) if device else pick_device()
+        self._models: dict[str, LoadedModel] = {}
+        self._errors: dict[str, str] = {}
+        self._locks = {name: threading.Lock() for name in config.REGISTRY}
+
+    # ---- loading -------------------------------------------------------------------------
+    def resolve(self, name: str) -> ResolvedSlot:
+        return config.resolve(name, self._environ)
+
+    def status(self) -> dict[str, str]:
+        """Each slot's state: not loaded, loaded, or failed (with the reason)."""
+        out = {}
+        for name in config.REGISTRY:
+            if name in self._models:
+                out[name] = "loaded"
+            elif name in self._errors:
+                out[name] = "failed: " + self._errors[name]
+            else:
+                out[name] = "not loaded"
+        return out
+
+    def load(self, name: str) -> LoadedModel:
+        loaded = self._models.get(name)
+        if loaded is not None:
+            return loaded
+        with self._locks[name]:
+            loaded = self._models.get(name)
+            if loaded is None:
+                resolved = self.resolve(name)
+                try:
+                    loaded = self._load_checkpoint(resolved)
+                except ModelUnavailable as error:
+                    self._errors[name] = str(error)
+                    raise
+                self._errors.pop(name, None)
+                self._models[name] = loaded
+                log.info("loaded %s from %s on %s", name, resolved.source, self.device)
+        return loaded
+
+    def _load_checkpoint(self, resolved: ResolvedSlot) -> LoadedModel:
+        """Load one slot's model and tokenizer; override this to load something else."""
+        source, slot = resolved.source, resolved.slot
+        if resolved.local and not (Path(source) / "config.json").is_file():
+            reason = (
+                "that directory does not exist"
+                if not Path(source).exists()
+                else "that directory has no config.json"
+            )
+            raise ModelUnavailable(self._unavailable(resolved, reason))
+        kwargs: dict[str, Any] = {"revision": resolved.revision, "trust_remote_code": False}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            model, info = AUTO_CLASSES[slot.architecture].from_pretrained(
+                source, use_safetensors=True, output_loading_info=True, **kwargs
+            )
+        except Exception as error:  # noqa: BLE001 - any failure here means "cannot load"
+            reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+            raise ModelUnavailable(self._unavailable(resolved, reason)) from error
+        if not tokenizer.is_fast:
+            raise ModelUnavailable(self._unavailable(resolved, "it has no fast tokenizer"))
+        missing = list(info.get("missing_keys", []))
+        if missing:
+            reason = (
+                f"its weights do not fit a {slot.task} model ({len(missing)} weights would be "
+                f"newly initialised, e.g. {missing[0]}): wrong checkpoint for this slot"
+            )
+            raise ModelUnavailable(self._unavailable(resolved, reason))
+        if self.device.type == "cuda":
+            model = model.half()
+        model.to(self.device).eval()
+        return LoadedModel(
+            resolved=resolved,
+            model=model,
+            tokenizer=tokenizer,
+            device=self.device,
+            max_tokens=int(getattr(model.config, "max_position_embeddings", config.MODEL_MAX_TOKENS)),
+            random_weights=bool(getattr(model.config, RANDOM_WEIGHTS_MARK, False)),
+        )
+
+    @staticmethod
+    def _unavailable(resolved: ResolvedSlot, reason: str) -> str:
+        slot = resolved.slot
+        where = "local directory" if resolved.local else "Hub id"
+        return (
+            f"The {slot.name} model could not be loaded from {where} '{resolved.source}' "
+            f"({reason}). To fix it, set {slot.env_var} to a local directory that holds the "
+            f"checkpoint (config.json, tokenizer files, model.safetensors) or to a Hub id this "
+            f"machine can download, then try again: the next request reloads it."
+        )
+
+    # ---- shared steps ----------------------------------------------------------------------
+    @staticmethod
+    def _encode(loaded: LoadedModel, text: str):
+        """Tokenize without special tokens or truncation; windows add [CLS]/[SEP] later."""
+        encoding = loaded.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        return encoding["input_ids"], encoding["offset_mapping"], encoding.word_ids()
+
+    def _token_logits(
+        self, loaded: LoadedModel, ids: Sequence[int], positions: Sequence[int] | None = None
+    ) -> dict[int, torch.Tensor]:
+        """Each wanted token's logits, from the window where it has the most context.
+
+        Texts longer than the model are covered by overlapping windows, each wrapped in
+        [CLS] ... [SEP] exactly as the tokenizer would wrap a single text.
+        """
+        size = loaded.max_tokens - 2
+        windows = plan_windows(len(ids), size, stride=min(config.WINDOW_STRIDE, size // 2))
+        best = best_windows(len(ids), windows)
+        wanted = range(len(ids)) if positions is None else positions
+        by_window: dict[int, list[int]] = {}
+        for i in wanted:
+            by_window.setdefault(best[i], []).append(i)
+        out: dict[int, torch.Tensor] = {}
+        needed = sorted(by_window)
+        for chunk in _chunks(needed, WINDOW_BATCH):
+            inputs = self._pad_windows(loaded, [ids[slice(*windows[w])] for w in chunk])
+            logits = _run(loaded.model, inputs)
+            for row, w in enumerate(chunk):
+                start = windows[w][0]
+                for i in by_window[w]:
+                    out[i] = logits[row, i - start + 1]
+        return out
+
+    @staticmethod
+    def _pad_windows(loaded: LoadedModel, pieces: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        tok = loaded.tokenizer
+        rows = [[tok.cls_token_id, *piece, tok.sep_token_id] for piece in pieces]
+        width = max(len(r) for r in rows)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "token_type_ids": torch.zeros_like(input_ids),
+        }
+
+    # ---- tasks -------------------------------------------------------------------------------
+    def detect(self, text: str, threshold: float = config.DEFAULT_THRESHOLD) -> DetectResult:
+        """Replaced-token detection: P(replaced) for every token and word of ``text``."""
+        text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
+        threshold = check_probability(threshold, what="threshold")
+        loaded = self.load("discriminator")
+        ids, offsets, word_ids = self._encode(loaded, text)
+        if not ids:
+            raise InputError("The text has no characters the model can read (only control characters?).")
+        logits = self._token_logits(loaded, ids)
+        probabilities = [torch.sigmoid(logits[i]).item() for i in range(len(ids))]
+        tokens = token_spans(text, offsets, probabilities, threshold)
+        words = merge_words(text, tokens, word_groups(word_ids), threshold)
+        return DetectResult(text=text, threshold=threshold, tokens=tokens, words=words, model=loaded)
+
+    def corrupt(
+        self,
+        text: str,
+        fraction: float = config.DEFAULT_FRACTION,
+        seed: int = config.DEFAULT_SEED,
+    ) -> CorruptResult:
+        """ELECTRA's training signal: mask words, let the generator sample replacements, then
+        ask the discriminator which tokens of the corrupted text were replaced."""
+        text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
+        fraction = check_probability(fraction, what="fraction of words to corrupt")
+        seed = check_seed(seed)
+        generator = self.load("generator")
+        self.load("discriminator")  # fail before sampling if the second model is missing
+        ids, offsets, word_ids = self._encode(generator, text)
+        if not ids:
+            raise InputError("The text has no characters the model can read (only control characters?).")
+        groups = word_groups(word_ids)
+        word_spans = [(offsets[g[0]][0], offsets[g[-1]][1]) for g in groups]
+        chosen = choose_words(maskable_words(text, word_spans), fraction, seed)
+
+        masked = list(ids)
+        positions = [i for w in chosen for i in groups[w]]
+        for i in positions:
+            masked[i] = generator.tokenizer.mask_token_id
+        logits = self._token_logits(generator, masked, positions)
+        sampler = torch.Generator().manual_seed(seed)
+        banned = torch.tensor(generator.special_ids)
+
+        edits: list[tuple[int, int, str]] = []
+        unchanged: list[tuple[int, int]] = []
+        originals: list[tuple[int, int]] = []
+        for w in chosen:
+            sampled = []
+            for i in groups[w]:
+                scores = logits[i].clone()
+                scores[banned[banned < scores.numel()]] = float("-inf")
+                probs = torch.softmax(scores, dim=-1)
+                sampled.append(int(torch.multinomial(probs, 1, generator=sampler)))
+            start, end = word_spans[w]
+            new = match_case(
+                join_wordpieces(generator.tokenizer.convert_ids_to_tokens(sampled)), text[start:end]
+            )
+            same_ids = generator.tokenizer(new, add_special_tokens=False)["input_ids"] == [
+                ids[i] for i in groups[w]
+            ]
+            if same_ids or not new:
+                unchanged.append((start, end))  # ELECTRA counts a sample equal to the original as real
+            else:
+                edits.append((start, end, new))
+                originals.append((start, end))
+        corrupted, new_spans = apply_replacements(text, edits)
+        replacements = [
+            Replacement(s, e, text[os_:oe], corrupted[s:e], os_, oe)
+            for (s, e), (os_, oe) in zip(new_spans, originals, strict=True)
+        ]
+        detection = self.detect(corrupted, config.DEFAULT_THRESHOLD)
+        truth = [overlaps((t.start, t.end), new_spans) for t in detection.tokens]
+        precision, recall, f1 = precision_recall_f1(truth, [t.replaced for t in detection.tokens])
+        auc = roc_auc(truth, [t.probability for t in detection.tokens])
+        return CorruptResult(
+            original=text,
+            corrupted=corrupted,
+            fraction=fraction,
+            seed=seed,
+            replacements=replacements,
+            unchanged=unchanged,
+            detection=detection,
+            truth=truth,
+            metrics={"precision": precision, "recall": recall, "f1": f1, "auc": auc},
+            generator=generator,
+        )
+
+    # ---- model cards ------------------------------------------------------------------------
+    def card(self, name: str) -> dict[str, Any]:
+        """What the UI shows about a slot: registry facts, or the override in their place."""
+        resolved = self.resolve(name)
+        slot = resolved.slot
+        loaded = self._models.get(name)
+        random_weights = loaded.random_weights if loaded else _marked_random(resolved)
+        return {
+            "slot": name,
+            "id": resolved.source,
+            "link": resolved.link,
+            "task": slot.task,
+            "labels": list(slot.labels),
+            "license": slot.license if not resolved.overridden else "see the override's own card",
+            "reported": slot.reported if not resolved.overridden else None,
+            "default_id": slot.hub_id,
+            "overridden": resolved.overridden,
+            "env_var": slot.env_var,
+            "random_weights": random_weights,
+            "state": self.status()[name],
+        }
+
+
+def _marked_random(resolved: ResolvedSlot) -> bool:
+    """Whether a local checkpoint says (in config.json) that its weights are random."""
+    if not resolved.local:
+        return False
+    try:
+        data = json.loads((Path(resolved.source) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(data.get(RANDOM_WEIGHTS_MARK, False))
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])

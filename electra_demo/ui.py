@@ -1,0 +1,208 @@
+"""The Gradio Blocks UI: ``build_demo(service)``. Each tab's event is a named API endpoint.
+
+Handlers turn the service's clean errors into ``gr.Error`` (a message in the UI, a clean error
+over the API) and never let a traceback out.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from . import config, rendering
+from .processing import InputError
+from .service import ModelService, ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+TITLE = "ELECTRA: replaced-token detection, live"
+INTRO = (
+    "# ELECTRA, live\n"
+    "ELECTRA ([Clark et al., ICLR 2020](https://arxiv.org/abs/2003.10555)) pre-trains a "
+    "*discriminator* to spot which tokens of a text a small *generator* replaced. "
+    "**Replaced tokens** shows the discriminator's view of any text you type; "
+    "**Corrupt & detect** replays its training signal: the generator corrupts your text and the "
+    "discriminator tries to find the replacements."
+)
+CSS = ".electra-summary p { margin: 0.2em 0; }"
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Settings that Gradio 6 takes in ``launch()`` rather than ``Blocks()``."""
+    return {"theme": gr.themes.Soft(), "css": CSS}
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the service's errors into ``gr.Error``; log anything unexpected, show no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, ModelUnavailable) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception:  # noqa: BLE001 - the user gets a message, the log gets the traceback
+            log.exception("request failed in %s", fn.__name__)
+            raise gr.Error(
+                "Something went wrong while running the model; the error was logged. "
+                "Please try again or with a shorter text.",
+                print_exception=False,
+            ) from None
+
+    return wrapper
+
+
+def build_demo(service: ModelService) -> gr.Blocks:
+    """The whole app around one model service; loads no model until a request needs it."""
+
+    @user_errors
+    def detect(text: str, threshold: float = config.DEFAULT_THRESHOLD):
+        """Score every token of a text with ELECTRA's discriminator: P(the token was replaced).
+
+        Args:
+            text: The text to check, up to 20,000 characters. Longer than 512 tokens is fine: it
+                is covered by overlapping windows.
+            threshold: A token or word counts as replaced when its probability is above this
+                (0 to 1, default 0.5).
+
+        Returns:
+            Token highlights, word highlights, a summary, a per-token table, and JSON
+            {"tokens": [{"text", "start", "end", "probability", "replaced"}], "words": [same
+            keys], "threshold"}, where text == input[start:end].
+        """
+        result = service.detect(text, threshold)
+        return (
+            rendering.token_highlights(result),
+            rendering.word_highlights(result),
+            rendering.detect_summary(result),
+            rendering.token_rows(result),
+            result.to_json(),
+        )
+
+    @user_errors
+    def corrupt(
+        text: str, fraction: float = config.DEFAULT_FRACTION, seed: int = config.DEFAULT_SEED
+    ):
+        """Corrupt a text with ELECTRA's generator, then detect the replacements.
+
+        Args:
+            text: The text to corrupt, up to 20,000 characters.
+            fraction: The fraction of words to mask and let the generator replace (0 to 1,
+                default 0.15; at least one word when above 0).
+            seed: A whole number; the same seed gives the same corruption.
+
+        Returns:
+            The original and corrupted texts with replacements marked, the discriminator's
+            token scores on the corrupted text, a summary, and JSON {"original", "corrupted",
+            "replacements": [{"start", "end", "original", "replacement"}] (offsets in the
+            corrupted text), "tokens": [as in /detect], "metrics": {"precision", "recall",
+            "f1", "auc"}} (a metric is null where undefined).
+        """
+        result = service.corrupt(text, fraction, seed)
+        return (
+            rendering.corrupt_original(result),
+            rendering.corrupt_corrupted(result),
+            rendering.token_highlights(result.detection),
+            rendering.corrupt_summary(result),
+            result.to_json(),
+        )
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        if any(service.card(name)["random_weights"] for name in config.REGISTRY):
+            gr.Markdown(rendering.RANDOM_WEIGHTS_NOTICE, elem_id="random-weights-banner")
+
+        with gr.Tabs():
+            with gr.Tab("Replaced tokens", id="detect"):
+                gr.Markdown(rendering.model_card(service.card("discriminator")), elem_classes="model-card")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        d_text = gr.Textbox(
+                            label="Text",
+                            lines=4,
+                            placeholder="Type a sentence, perhaps with one word that does not belong.",
+                            elem_id="detect-text",
+                        )
+                    with gr.Column(scale=1):
+                        d_threshold = gr.Slider(
+                            0, 1, value=config.DEFAULT_THRESHOLD, step=0.01, label="Threshold"
+                        )
+                        d_button = gr.Button("Detect replaced tokens", variant="primary", elem_id="detect-run")
+                gr.Markdown(
+                    f"Up to {config.MAX_TEXT_CHARS:,} characters; texts over 512 tokens are "
+                    "scored in overlapping windows.",
+                )
+                d_summary = gr.Markdown(elem_classes="electra-summary", elem_id="detect-summary")
+                d_tokens = gr.HighlightedText(
+                    label="Tokens, shaded by P(replaced)", elem_id="detect-tokens", show_legend=True
+                )
+                d_words = gr.HighlightedText(
+                    label="Words over the threshold",
+                    color_map=rendering.WORD_COLORS,
+                    show_legend=True,
+                    elem_id="detect-words",
+                )
+                with gr.Accordion("Per-token scores and JSON", open=False):
+                    d_table = gr.Dataframe(
+                        headers=rendering.TOKEN_COLUMNS, label="Per-token scores", interactive=False
+                    )
+                    d_json = gr.JSON(label="JSON")
+                d_inputs = [d_text, d_threshold]
+                d_outputs = [d_tokens, d_words, d_summary, d_table, d_json]
+                d_button.click(detect, d_inputs, d_outputs, api_name="detect")
+                d_text.submit(detect, d_inputs, d_outputs, api_visibility="private")
+
+            with gr.Tab("Corrupt & detect", id="corrupt"):
+                gr.Markdown(
+                    rendering.model_card(service.card("generator"))
+                    + "\n\n"
+                    + rendering.model_card(service.card("discriminator")),
+                    elem_classes="model-card",
+                )
+                gr.Markdown(
+                    "The generator fills masked words with samples; the discriminator then looks "
+                    "for them. A sample equal to the original word is **not** a replacement: "
+                    "ELECTRA counts it as real."
+                )
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        c_text = gr.Textbox(label="Text", lines=4, elem_id="corrupt-text")
+                    with gr.Column(scale=1):
+                        c_fraction = gr.Slider(
+                            0, 1, value=config.DEFAULT_FRACTION, step=0.01,
+                            label="Fraction of words to corrupt",
+                        )
+                        c_seed = gr.Number(value=config.DEFAULT_SEED, precision=0, label="Seed")
+                        c_button = gr.Button("Corrupt and detect", variant="primary", elem_id="corrupt-run")
+                c_summary = gr.Markdown(elem_classes="electra-summary", elem_id="corrupt-summary")
+                c_original = gr.HighlightedText(
+                    label="Original (masked words)",
+                    color_map=rendering.CORRUPT_COLORS,
+                    show_legend=True,
+                    elem_id="corrupt-original",
+                )
+                c_corrupted = gr.HighlightedText(
+                    label="Corrupted by the generator",
+                    color_map=rendering.CORRUPT_COLORS,
+                    show_legend=True,
+                    elem_id="corrupt-corrupted",
+                )
+                c_view = gr.HighlightedText(
+                    label="The discriminator's view of the corrupted text (P(replaced))",
+                    elem_id="corrupt-view",
+                )
+                with gr.Accordion("JSON", open=False):
+                    c_json = gr.JSON(label="JSON")
+                c_button.click(
+                    corrupt,
+                    [c_text, c_fraction, c_seed],
+                    [c_original, c_corrupted, c_view, c_summary, c_json],
+                    api_name="corrupt",
+                )
+    return demo

@@ -1,0 +1,97 @@
+"""Shared fixtures: small random checkpoints built on the spot, the service, the app, a client.
+
+Nothing here downloads: every slot points at a checkpoint written by ``electra_demo.tiny`` and
+loaded through the same ``from_pretrained`` path as a real one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the Hub fails fast
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from electra_demo.service import ModelService  # noqa: E402
+from electra_demo.tiny import tiny_environ, write_tiny  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("tiny")
+    write_tiny(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_env(tiny_dir: Path) -> dict[str, str]:
+    return tiny_environ(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def service(tiny_env: dict[str, str]) -> ModelService:
+    return ModelService(environ=tiny_env)
+
+
+def launch(service: ModelService):
+    """Launch the app around ``service`` without blocking; return the running Blocks."""
+    from electra_demo.ui import build_demo, launch_kwargs
+
+    demo = build_demo(service)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs())
+    return demo
+
+
+@pytest.fixture(scope="session")
+def app_url(service: ModelService) -> Iterator[str]:
+    demo = launch(service)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url: str):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail("Chromium is missing: `make test` installs it (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
