@@ -178,7 +178,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                             0, 1, value=config.DEFAULT_FRACTION, step=0.01,
                             label="Fraction of words to corrupt",
                         )
-                        c_seed = gr.Number(value=config.DEFAULT_SEED, precision=0, label="Seed")
+                        c_seed = gr.Number(value=config.DEFAULT_SEED, step=1, label="Seed (a whole number)")
                         c_button = gr.Button("Corrupt and detect", variant="primary", elem_id="corrupt-run")
                 c_summary = gr.Markdown(elem_classes="electra-summary", elem_id="corrupt-summary")
                 c_original = gr.HighlightedText(
