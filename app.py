@@ -1,8 +1,8 @@
 """Hugging Face Spaces entry point: ``demo`` at module level, launched under ``__main__``.
 
-    python app.py                 # real checkpoints from the Hub (or ELECTRA_DEMO_<SLOT> overrides)
-    python app.py --tiny          # small random checkpoints, for offline development
-    python app.py --host 0.0.0.0 --port 7860 --share
+python app.py                 # real checkpoints from the Hub (or ELECTRA_DEMO_<SLOT> overrides)
+python app.py --tiny          # small random checkpoints, for offline development
+python app.py --host 0.0.0.0 --port 7860 --share
 """
 
 from __future__ import annotations

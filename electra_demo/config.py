@@ -53,8 +53,7 @@ REGISTRY: dict[str, Slot] = {
             architecture="pretraining",
             labels=("original", "replaced"),
             reported=(
-                "GLUE dev 85.1 average for ELECTRA-Base in the paper; "
-                "released Base: SST-2 95.1, MNLI 88.8"
+                "GLUE dev 85.1 average for ELECTRA-Base in the paper; released Base: SST-2 95.1, MNLI 88.8"
             ),
         ),
         Slot(
@@ -66,8 +65,53 @@ REGISTRY: dict[str, Slot] = {
             architecture="masked-lm",
             reported="none: the generator is a training aid; its card reports no benchmark",
         ),
+        Slot(
+            name="sentiment",
+            hub_id="TehranNLP-org/electra-base-sst2",
+            task="sentiment (SST-2)",
+            display_name="Sentiment (SST-2)",
+            license="see the model card",
+            architecture="sequence-classification",
+            labels=("negative", "positive"),
+            reported="SST-2 dev accuracy 95.07",
+        ),
+        Slot(
+            name="emotion",
+            hub_id="bhadresh-savani/electra-base-emotion",
+            task="emotion",
+            display_name="Emotion",
+            license="apache-2.0",
+            architecture="sequence-classification",
+            labels=("sadness", "joy", "love", "anger", "fear", "surprise"),
+            reported="emotion test accuracy 92.65",
+        ),
+        Slot(
+            name="nli",
+            hub_id="TehranNLP-org/electra-base-mnli",
+            task="natural language inference (MNLI, sentence pair)",
+            display_name="NLI (MNLI: premise + hypothesis)",
+            license="see the model card",
+            architecture="sequence-classification",
+            labels=("entailment", "neutral", "contradiction"),
+            reported="MNLI accuracy 88.79",
+            pair=True,
+        ),
+        Slot(
+            name="ner",
+            hub_id="bhadresh-savani/electra-base-discriminator-finetuned-conll03-english",
+            task="named entities (CoNLL-03)",
+            display_name="Entities (CoNLL-03)",
+            license="apache-2.0",
+            architecture="token-classification",
+            labels=("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"),
+            reported="CoNLL-03 test F1 94.8",
+        ),
     )
 }
+
+CLASSIFY_HEADS = tuple(n for n, s in REGISTRY.items() if s.architecture == "sequence-classification")
+AGGREGATIONS = ("none", "simple", "first", "average", "max")
+DEFAULT_AGGREGATION = "simple"
 
 
 @dataclass(frozen=True)
@@ -110,15 +154,11 @@ def resolve(name: str, environ: Mapping[str, str] | None = None) -> ResolvedSlot
     env = os.environ if environ is None else environ
     override = env.get(slot.env_var, "").strip()
     source = override or slot.hub_id
-    revision = env.get(slot.env_var + "_REVISION", "").strip() or (
-        None if override else slot.revision
-    )
+    revision = env.get(slot.env_var + "_REVISION", "").strip() or (None if override else slot.revision)
     local = looks_local(source)
     if local:
         source = str(Path(source).expanduser())
-    return ResolvedSlot(
-        slot=slot, source=source, revision=revision, overridden=bool(override), local=local
-    )
+    return ResolvedSlot(slot=slot, source=source, revision=revision, overridden=bool(override), local=local)
 
 
 # ---- Limits -------------------------------------------------------------------------------

@@ -39,9 +39,7 @@ def check_text(text: object, *, max_chars: int, what: str = "text") -> str:
     if not text.strip():
         raise InputError(f"Please enter some {what}: it is empty.")
     if len(text) > max_chars:
-        raise InputError(
-            f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}."
-        )
+        raise InputError(f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}.")
     return text
 
 
@@ -49,9 +47,7 @@ def check_probability(value: object, *, what: str) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(
-            f"The {what} must be a number between 0 and 1; got {_kind(value)}."
-        ) from None
+        raise InputError(f"The {what} must be a number between 0 and 1; got {_kind(value)}.") from None
     if not 0.0 <= number <= 1.0:  # also refuses NaN
         raise InputError(f"The {what} must be between 0 and 1; got {number:g}.")
     return number
@@ -69,6 +65,25 @@ def check_seed(value: object) -> int:
     if not 0 <= value < 2**32:
         raise InputError(f"The seed must be between 0 and {2**32 - 1}; got {value}.")
     return value
+
+
+def check_choice(value: object, choices: Sequence[str], *, what: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        got = (
+            repr(value)
+            if isinstance(value, str) and value.isidentifier() and len(value) < 40
+            else _kind(value)
+        )
+        raise InputError(f"Unknown {what} {got}; expected one of: {', '.join(choices)}.")
+    return value
+
+
+def label_names(names: Sequence[str], fallback: Sequence[str]) -> list[str]:
+    """A checkpoint's label names, or the registry's when it only has ``LABEL_0``-style ones."""
+    generic = all(n == f"LABEL_{i}" for i, n in enumerate(names))
+    if generic and fallback and len(fallback) == len(names):
+        return list(fallback)
+    return list(names)
 
 
 def _kind(value: object) -> str:
@@ -269,5 +284,5 @@ def roc_auc(truth: Sequence[bool], scores: Sequence[float]) -> float | None:
         for k in range(i, j + 1):
             ranks[order[k]] = (i + j) / 2 + 1
         i = j + 1
-    rank_sum = sum(r for r, t in zip(ranks, truth) if t)
+    rank_sum = sum(r for r, t in zip(ranks, truth, strict=True) if t)
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,13 @@ import torch
 from transformers import (
     AutoModelForMaskedLM,
     AutoModelForPreTraining,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     AutoTokenizer,
     PreTrainedTokenizerBase,
+    TokenClassificationPipeline,
 )
+from transformers.pipelines.token_classification import AggregationStrategy
 
 from . import config
 from .config import ResolvedSlot
@@ -33,11 +37,13 @@ from .processing import (
     Span,
     apply_replacements,
     best_windows,
+    check_choice,
     check_probability,
     check_seed,
     check_text,
     choose_words,
     join_wordpieces,
+    label_names,
     maskable_words,
     match_case,
     merge_words,
@@ -57,6 +63,8 @@ WINDOW_BATCH = 8  # windows of one long text run together
 AUTO_CLASSES: dict[str, Any] = {
     "pretraining": AutoModelForPreTraining,
     "masked-lm": AutoModelForMaskedLM,
+    "sequence-classification": AutoModelForSequenceClassification,
+    "token-classification": AutoModelForTokenClassification,
 }
 
 
@@ -72,10 +80,25 @@ class LoadedModel:
     device: torch.device
     max_tokens: int
     random_weights: bool
+    labels: list[str] = field(default_factory=list)  # id order; registry names for LABEL_n
+    _pipeline: TokenClassificationPipeline | None = field(default=None, repr=False)
 
     @property
     def special_ids(self) -> list[int]:
         return sorted(set(self.tokenizer.all_special_ids))
+
+    @property
+    def multi_label(self) -> bool:
+        config_ = self.model.config
+        return config_.problem_type == "multi_label_classification" or config_.num_labels == 1
+
+    def token_pipeline(self) -> TokenClassificationPipeline:
+        """transformers' own token-classification pipeline on this model, for its aggregation."""
+        if self._pipeline is None:
+            self._pipeline = TokenClassificationPipeline(
+                model=self.model, tokenizer=self.tokenizer, device=self.device
+            )
+        return self._pipeline
 
 
 @dataclass
@@ -92,6 +115,42 @@ class DetectResult:
             "words": [w.to_json() for w in self.words],
             "threshold": self.threshold,
         }
+
+
+@dataclass
+class ClassifyResult:
+    head: str
+    labels: list[tuple[str, float]]  # highest first
+    truncated: bool
+    model: LoadedModel = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {
+            "head": self.head,
+            "model": self.model.resolved.source,
+            "labels": [{"label": label, "score": score} for label, score in self.labels],
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True)
+class Entity:
+    text: str
+    label: str
+    score: float
+    start: int
+    end: int
+
+
+@dataclass
+class TagResult:
+    text: str
+    aggregation: str
+    entities: list[Entity]
+    model: LoadedModel = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {"entities": [asdict(e) for e in self.entities]}
 
 
 @dataclass(frozen=True)
@@ -203,7 +262,7 @@ class ModelService:
             model, info = AUTO_CLASSES[slot.architecture].from_pretrained(
                 source, use_safetensors=True, output_loading_info=True, **kwargs
             )
-        except Exception as error:  # noqa: BLE001 - any failure here means "cannot load"
+        except Exception as error:
             reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
             raise ModelUnavailable(self._unavailable(resolved, reason)) from error
         if not tokenizer.is_fast:
@@ -218,6 +277,15 @@ class ModelService:
         if self.device.type == "cuda":
             model = model.half()
         model.to(self.device).eval()
+        id2label = getattr(model.config, "id2label", None) or {}
+        labels = label_names(
+            [str(id2label[i]) for i in sorted(id2label)], slot.labels if not resolved.overridden else ()
+        )
+        if id2label and labels != [str(id2label[i]) for i in sorted(id2label)]:
+            # LABEL_n-style names: give the config the registry's, so every consumer (our code
+            # and transformers' pipelines alike) reports the real ones
+            model.config.id2label = dict(enumerate(labels))
+            model.config.label2id = {label: i for i, label in enumerate(labels)}
         return LoadedModel(
             resolved=resolved,
             model=model,
@@ -225,6 +293,7 @@ class ModelService:
             device=self.device,
             max_tokens=int(getattr(model.config, "max_position_embeddings", config.MODEL_MAX_TOKENS)),
             random_weights=bool(getattr(model.config, RANDOM_WEIGHTS_MARK, False)),
+            labels=labels,
         )
 
     @staticmethod
@@ -373,6 +442,68 @@ class ModelService:
             metrics={"precision": precision, "recall": recall, "f1": f1, "auc": auc},
             generator=generator,
         )
+
+    def classify(self, head: str, text: str, text_pair: str | None = "") -> ClassifyResult:
+        """Every class of a fine-tuned head with its probability, highest first."""
+        head = check_choice(head, config.CLASSIFY_HEADS, what="head")
+        slot = config.REGISTRY[head]
+        text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
+        pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
+        if slot.pair and pair is None:
+            raise InputError(f"The {head} head compares two texts: please give the second one (text_pair).")
+        if not slot.pair and pair is not None:
+            pairs = ", ".join(n for n in config.CLASSIFY_HEADS if config.REGISTRY[n].pair)
+            raise InputError(
+                f"The {head} head reads one text; a second text (text_pair) is only for: {pairs}."
+            )
+        if pair is not None:
+            check_text(pair, max_chars=config.MAX_TEXT_CHARS, what="second text")
+        loaded = self.load(head)
+        full = loaded.tokenizer(text, pair, verbose=False)["input_ids"]
+        inputs = loaded.tokenizer(
+            text, pair, truncation=True, max_length=loaded.max_tokens, return_tensors="pt"
+        )
+        logits = _run(loaded.model, dict(inputs))[0]
+        # as transformers' text-classification pipeline: sigmoid for multi-label, else softmax
+        scores = torch.sigmoid(logits) if loaded.multi_label else torch.softmax(logits, dim=-1)
+        ranked = sorted(zip(loaded.labels, scores.tolist(), strict=True), key=lambda x: -x[1])
+        return ClassifyResult(head=head, labels=ranked, truncated=len(full) > loaded.max_tokens, model=loaded)
+
+    def tag(self, text: str, aggregation: str = config.DEFAULT_AGGREGATION) -> TagResult:
+        """Named entities, aggregated exactly as transformers' token-classification pipeline.
+
+        Our part is the windows (so texts over 512 tokens are tagged completely, for every
+        strategy); the aggregation is the pipeline's own ``postprocess``, run once over the
+        whole text's token scores.
+        """
+        text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
+        aggregation = check_choice(aggregation, config.AGGREGATIONS, what="aggregation")
+        loaded = self.load("ner")
+        ids, offsets, _ = self._encode(loaded, text)
+        if not ids:
+            raise InputError("The text has no characters the model can read (only control characters?).")
+        logits = self._token_logits(loaded, ids)
+        chunk = {
+            "logits": torch.stack([logits[i] for i in range(len(ids))]).unsqueeze(0),
+            "input_ids": torch.tensor([ids]),
+            "offset_mapping": torch.tensor([offsets]),
+            "special_tokens_mask": torch.zeros((1, len(ids)), dtype=torch.long),
+            "sentence": text,
+        }
+        raw = loaded.token_pipeline().postprocess(
+            [chunk], aggregation_strategy=AggregationStrategy(aggregation)
+        )
+        entities = [
+            Entity(
+                text=text[e["start"] : e["end"]],
+                label=e.get("entity_group") or e["entity"],
+                score=float(e["score"]),
+                start=int(e["start"]),
+                end=int(e["end"]),
+            )
+            for e in raw
+        ]
+        return TagResult(text=text, aggregation=aggregation, entities=entities, model=loaded)
 
     # ---- model cards ------------------------------------------------------------------------
     def card(self, name: str) -> dict[str, Any]:

@@ -36,7 +36,6 @@ SENTENCES = [
 ]
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
 def train_tokenizer(vocab_size: int = 600):
@@ -65,7 +64,7 @@ def _electra_config(vocab_size: int, **extra):
         max_position_embeddings=config.MODEL_MAX_TOKENS,
         **extra,
     )
-    setattr(cfg, "electra_demo_random_weights", True)
+    cfg.electra_demo_random_weights = True
     return cfg
 
 
@@ -90,9 +89,7 @@ def _builders() -> dict[str, Callable]:
         return ElectraForSequenceClassification(_electra_config(vocab, **_labelled(slot.labels)))
 
     def token(slot, vocab):
-        return ElectraForTokenClassification(
-            _electra_config(vocab, **_labelled(slot.labels or NER_LABELS))
-        )
+        return ElectraForTokenClassification(_electra_config(vocab, **_labelled(slot.labels)))
 
     return {
         "pretraining": lambda slot, vocab: ElectraForPreTraining(_electra_config(vocab)),

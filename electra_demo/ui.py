@@ -47,7 +47,7 @@ def user_errors(fn: Callable) -> Callable:
             raise gr.Error(str(error), print_exception=False) from None
         except gr.Error:
             raise
-        except Exception:  # noqa: BLE001 - the user gets a message, the log gets the traceback
+        except Exception:
             log.exception("request failed in %s", fn.__name__)
             raise gr.Error(
                 "Something went wrong while running the model; the error was logged. "
@@ -86,9 +86,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
         )
 
     @user_errors
-    def corrupt(
-        text: str, fraction: float = config.DEFAULT_FRACTION, seed: int = config.DEFAULT_SEED
-    ):
+    def corrupt(text: str, fraction: float = config.DEFAULT_FRACTION, seed: int = config.DEFAULT_SEED):
         """Corrupt a text with ELECTRA's generator, then detect the replacements.
 
         Args:
@@ -133,7 +131,9 @@ def build_demo(service: ModelService) -> gr.Blocks:
                         d_threshold = gr.Slider(
                             0, 1, value=config.DEFAULT_THRESHOLD, step=0.01, label="Threshold"
                         )
-                        d_button = gr.Button("Detect replaced tokens", variant="primary", elem_id="detect-run")
+                        d_button = gr.Button(
+                            "Detect replaced tokens", variant="primary", elem_id="detect-run"
+                        )
                 gr.Markdown(
                     f"Up to {config.MAX_TEXT_CHARS:,} characters; texts over 512 tokens are "
                     "scored in overlapping windows.",
@@ -175,7 +175,10 @@ def build_demo(service: ModelService) -> gr.Blocks:
                         c_text = gr.Textbox(label="Text", lines=4, elem_id="corrupt-text")
                     with gr.Column(scale=1):
                         c_fraction = gr.Slider(
-                            0, 1, value=config.DEFAULT_FRACTION, step=0.01,
+                            0,
+                            1,
+                            value=config.DEFAULT_FRACTION,
+                            step=0.01,
                             label="Fraction of words to corrupt",
                         )
                         c_seed = gr.Number(value=config.DEFAULT_SEED, step=1, label="Seed (a whole number)")

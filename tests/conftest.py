@@ -16,8 +16,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the Hub fails fast
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from electra_demo.service import ModelService  # noqa: E402
-from electra_demo.tiny import tiny_environ, write_tiny  # noqa: E402
+from electra_demo.service import ModelService
+from electra_demo.tiny import tiny_environ, write_tiny
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -11,7 +11,6 @@ from transformers import AutoTokenizer, ElectraForPreTraining
 
 from electra_demo.processing import InputError, precision_recall_f1, roc_auc
 from electra_demo.service import ModelService, ModelUnavailable
-from electra_demo.tiny import write_tiny
 
 TEXTS = {
     "plain": "The chef cooked the meal in the kitchen.",
@@ -93,8 +92,12 @@ def test_long_text_is_covered_by_windows_like_the_tokenizers_overflow(service, r
 
     stride = 128
     windows = tokenizer(
-        text, max_length=512, truncation=True, stride=stride,
-        return_overflowing_tokens=True, return_offsets_mapping=True,
+        text,
+        max_length=512,
+        truncation=True,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
     )
     best: dict[tuple[int, int], tuple[int, float]] = {}
     for ids, offsets in zip(windows["input_ids"], windows["offset_mapping"], strict=True):
@@ -131,7 +134,9 @@ def test_corrupt_is_reproducible_and_consistent(service):
     ]
     p, r, f = precision_recall_f1(truth, [t["replaced"] for t in data["tokens"]])
     assert data["metrics"] == {
-        "precision": p, "recall": r, "f1": f,
+        "precision": p,
+        "recall": r,
+        "f1": f,
         "auc": roc_auc(truth, [t["probability"] for t in data["tokens"]]),
     }
     # masked words: replaced ones plus those whose sample equalled the original
@@ -183,7 +188,9 @@ def test_missing_slot_fails_alone_and_recovers(tiny_env, tmp_path):
 
 def test_wrong_task_checkpoint_is_refused(tiny_env):
     # the generator's masked-LM weights leave the discriminator's head newly initialised
-    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_DISCRIMINATOR": tiny_env["ELECTRA_DEMO_GENERATOR"]})
+    service = ModelService(
+        environ={**tiny_env, "ELECTRA_DEMO_DISCRIMINATOR": tiny_env["ELECTRA_DEMO_GENERATOR"]}
+    )
     with pytest.raises(ModelUnavailable, match="newly initialised"):
         service.detect("hello")
 
@@ -233,8 +240,6 @@ def test_random_weights_are_declared(service):
 
 
 def test_tiny_checkpoints_share_one_tokenizer(tiny_env):
-    vocabularies = {
-        name: AutoTokenizer.from_pretrained(path).get_vocab() for name, path in tiny_env.items()
-    }
+    vocabularies = {name: AutoTokenizer.from_pretrained(path).get_vocab() for name, path in tiny_env.items()}
     first = next(iter(vocabularies.values()))
     assert all(v == first for v in vocabularies.values())
