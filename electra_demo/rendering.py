@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .processing import segments
-from .service import CorruptResult, DetectResult
+from .service import ClassifyResult, CorruptResult, DetectResult, TagResult
 
 REPLACED = "replaced"
 KEPT = "sampled = original"
@@ -98,3 +98,55 @@ def model_card(card: dict[str, Any]) -> str:
     if card["random_weights"]:
         lines.append(RANDOM_WEIGHTS_NOTICE)
     return "  \n".join(lines)
+
+
+# ---- fine-tuned heads -----------------------------------------------------------------------
+ENTITY_COLORS = {"PER": "#3b82f6", "ORG": "#22c55e", "LOC": "#f97316", "MISC": "#a855f7"}
+ENTITY_COLUMNS = ["entity", "label", "score", "start", "end"]
+
+
+def entity_color_map(labels: list[str]) -> dict[str, str]:
+    """One colour per entity type, for both B-/I- tags and aggregated groups."""
+    colors = dict(ENTITY_COLORS)
+    for label in labels:
+        kind = label.split("-", 1)[-1]
+        if kind in colors and label != "O":
+            colors[label] = colors[kind]
+    return colors
+
+
+def label_scores(result: ClassifyResult) -> dict[str, float]:
+    """``gr.Label``'s value: every class with its probability (already softmaxed)."""
+    return dict(result.labels)
+
+
+def classify_summary(result: ClassifyResult) -> str:
+    top, score = result.labels[0]
+    lines = [f"**{top}** ({score:.1%}) from `{result.model.resolved.source}`."]
+    if result.truncated:
+        lines.append(
+            f"⚠️ The input was longer than the model's {result.model.max_tokens} tokens and was "
+            "truncated: only its beginning was read."
+        )
+    if result.model.random_weights:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)
+
+
+def entity_highlights(result: TagResult) -> list[tuple[str, str | None]]:
+    return segments(result.text, [(e.start, e.end, e.label) for e in result.entities])
+
+
+def entity_rows(result: TagResult) -> list[list[Any]]:
+    return [[e.text, e.label, round(e.score, 4), e.start, e.end] for e in result.entities]
+
+
+def tag_summary(result: TagResult) -> str:
+    kinds = sorted({e.label for e in result.entities})
+    lines = [
+        f"**{len(result.entities)} entities** ({', '.join(kinds) or 'none'}), aggregation "
+        f"`{result.aggregation}`."
+    ]
+    if result.model.random_weights:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)

@@ -26,7 +26,8 @@ INTRO = (
     "*discriminator* to spot which tokens of a text a small *generator* replaced. "
     "**Replaced tokens** shows the discriminator's view of any text you type; "
     "**Corrupt & detect** replays its training signal: the generator corrupts your text and the "
-    "discriminator tries to find the replacements."
+    "discriminator tries to find the replacements. **Classify** and **Entities** run ELECTRA "
+    "checkpoints fine-tuned for sentiment, emotion, NLI and named entities."
 )
 CSS = ".electra-summary p { margin: 0.2em 0; }"
 
@@ -110,6 +111,50 @@ def build_demo(service: ModelService) -> gr.Blocks:
             rendering.corrupt_summary(result),
             result.to_json(),
         )
+
+    @user_errors
+    def classify(head: str, text: str, text_pair: str = ""):
+        """Classify a text with a fine-tuned ELECTRA head: every class with its probability.
+
+        Args:
+            head: Which head: "sentiment" (SST-2), "emotion", or "nli" (MNLI, a sentence pair).
+            text: The text to classify (for "nli", the premise), up to 20,000 characters; text
+                beyond the model's 512 tokens is truncated and the reply says so.
+            text_pair: For "nli" only, the hypothesis; leave empty for the other heads.
+
+        Returns:
+            The class probabilities, a summary, and JSON {"head", "model", "labels": [{"label",
+            "score"}] highest first, "truncated": bool}.
+        """
+        result = service.classify(head, text, text_pair)
+        return rendering.label_scores(result), rendering.classify_summary(result), result.to_json()
+
+    @user_errors
+    def tag(text: str, aggregation: str = config.DEFAULT_AGGREGATION):
+        """Find named entities (people, organisations, places, misc.) with a CoNLL-03 ELECTRA.
+
+        Args:
+            text: The text to tag, up to 20,000 characters; long texts are tagged completely in
+                overlapping windows.
+            aggregation: How WordPiece predictions become entities, as transformers defines it:
+                "none", "simple" (default), "first", "average" or "max".
+
+        Returns:
+            The text with entities highlighted, a summary, a table, and JSON {"entities":
+            [{"text", "label", "score", "start", "end"}]} with text == input[start:end].
+        """
+        result = service.tag(text, aggregation)
+        return (
+            rendering.entity_highlights(result),
+            rendering.tag_summary(result),
+            rendering.entity_rows(result),
+            result.to_json(),
+        )
+
+    def head_changed(head: str):
+        slot = config.REGISTRY.get(head)
+        card = rendering.model_card(service.card(head)) if slot else ""
+        return gr.update(visible=bool(slot and slot.pair)), card
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
@@ -207,5 +252,64 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     [c_text, c_fraction, c_seed],
                     [c_original, c_corrupted, c_view, c_summary, c_json],
                     api_name="corrupt",
+                )
+
+            with gr.Tab("Classify", id="classify"):
+                first = config.CLASSIFY_HEADS[0]
+                k_card = gr.Markdown(rendering.model_card(service.card(first)), elem_classes="model-card")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        k_head = gr.Dropdown(
+                            choices=[(config.REGISTRY[n].display_name, n) for n in config.CLASSIFY_HEADS],
+                            value=first,
+                            label="Head",
+                            elem_id="classify-head",
+                        )
+                        k_text = gr.Textbox(label="Text (premise for NLI)", lines=3, elem_id="classify-text")
+                        k_pair = gr.Textbox(
+                            label="Hypothesis (second text)",
+                            value="",
+                            lines=2,
+                            visible=config.REGISTRY[first].pair,
+                            elem_id="classify-pair",
+                        )
+                        k_button = gr.Button("Classify", variant="primary", elem_id="classify-run")
+                    with gr.Column(scale=2):
+                        k_summary = gr.Markdown(elem_classes="electra-summary", elem_id="classify-summary")
+                        k_label = gr.Label(label="Class probabilities", elem_id="classify-label")
+                with gr.Accordion("JSON", open=False):
+                    k_json = gr.JSON(label="JSON")
+                k_head.change(head_changed, k_head, [k_pair, k_card], api_visibility="private")
+                k_button.click(
+                    classify, [k_head, k_text, k_pair], [k_label, k_summary, k_json], api_name="classify"
+                )
+
+            with gr.Tab("Entities", id="tag"):
+                gr.Markdown(rendering.model_card(service.card("ner")), elem_classes="model-card")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        t_text = gr.Textbox(label="Text", lines=4, elem_id="tag-text")
+                    with gr.Column(scale=1):
+                        t_aggregation = gr.Dropdown(
+                            choices=list(config.AGGREGATIONS),
+                            value=config.DEFAULT_AGGREGATION,
+                            label="Aggregation strategy",
+                            info="How WordPiece predictions merge into entities (transformers' definitions).",
+                        )
+                        t_button = gr.Button("Find entities", variant="primary", elem_id="tag-run")
+                t_summary = gr.Markdown(elem_classes="electra-summary", elem_id="tag-summary")
+                t_entities = gr.HighlightedText(
+                    label="Entities",
+                    color_map=rendering.entity_color_map(service.card("ner")["labels"]),
+                    show_legend=True,
+                    elem_id="tag-entities",
+                )
+                with gr.Accordion("Entity table and JSON", open=False):
+                    t_table = gr.Dataframe(
+                        headers=rendering.ENTITY_COLUMNS, label="Entities", interactive=False
+                    )
+                    t_json = gr.JSON(label="JSON")
+                t_button.click(
+                    tag, [t_text, t_aggregation], [t_entities, t_summary, t_table, t_json], api_name="tag"
                 )
     return demo

@@ -88,3 +88,55 @@ def test_missing_slot_message_and_other_tab_still_answers(tiny_env, tmp_path):
         assert [t["text"] for t in data["tokens"]] == ["The", "chef", "cooked", "."]
     finally:
         demo.close()
+
+
+def test_classify_over_http(client, service):
+    label, summary, data = client.predict("sentiment", "I loved it!", "", api_name="/classify")
+    assert data == service.classify("sentiment", "I loved it!").to_json()
+    assert set(data) == {"head", "model", "labels", "truncated"}
+    # gr.Label shows the same probabilities, highest first
+    assert [c["label"] for c in label["confidences"]] == [x["label"] for x in data["labels"]]
+    assert label["label"] == data["labels"][0]["label"]
+    assert data["model"] in summary
+
+
+def test_classify_pair_head_over_http(client):
+    *_, data = client.predict("nli", "A man cooks.", "Someone cooks.", api_name="/classify")
+    assert data["head"] == "nli" and len(data["labels"]) == 3
+    with pytest.raises(AppError, match="second"):
+        client.predict("nli", "A man cooks.", "", api_name="/classify")
+
+
+def test_classify_text_pair_defaults_to_empty(client):
+    *_, data = client.predict("emotion", "I am so happy today", api_name="/classify")
+    assert {x["label"] for x in data["labels"]} == {"sadness", "joy", "love", "anger", "fear", "surprise"}
+
+
+def test_classify_truncation_flag_over_http(client):
+    *_, data = client.predict("sentiment", "It was good. " * 300, "", api_name="/classify")
+    assert data["truncated"] is True
+
+
+def test_tag_over_http(client, service):
+    text = "Marie Curie worked at the University of Paris.\nThen  Berlin."
+    for strategy in ("none", "simple", "max"):
+        highlighted, summary, table, data = client.predict(text, strategy, api_name="/tag")
+        assert data == service.tag(text, strategy).to_json()
+        assert "".join(s["token"] for s in highlighted) == text
+        assert f"{len(data['entities'])} entities" in summary
+        for entity in data["entities"]:
+            assert text[entity["start"] : entity["end"]] == entity["text"]
+        assert len(table["data"]) == len(data["entities"])
+    *_, default = client.predict(text, api_name="/tag")
+    assert default == service.tag(text, "simple").to_json()
+
+
+def test_head_helpers_are_not_in_the_api(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag"}
+    assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
+        "head",
+        "text",
+        "text_pair",
+    ]
+    assert [p["parameter_name"] for p in endpoints["/tag"]["parameters"]] == ["text", "aggregation"]
