@@ -106,6 +106,15 @@ REGISTRY: dict[str, Slot] = {
             labels=("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"),
             reported="CoNLL-03 test F1 94.8",
         ),
+        Slot(
+            name="qa",
+            hub_id="deepset/electra-base-squad2",
+            task="extractive question answering (SQuAD 2.0)",
+            display_name="Question answering (SQuAD 2.0)",
+            license="cc-by-4.0",
+            architecture="question-answering",
+            reported="SQuAD 2.0 dev EM 77.3 / F1 81.35 (trained with max_seq_len 384, doc_stride 128)",
+        ),
     )
 }
 
@@ -163,8 +172,18 @@ def resolve(name: str, environ: Mapping[str, str] | None = None) -> ResolvedSlot
 
 # ---- Limits -------------------------------------------------------------------------------
 MAX_TEXT_CHARS = 20_000  # characters accepted per text box
+MAX_CONTEXT_CHARS = 50_000  # a question-answering context (about 10,000 tokens)
+MAX_QUESTION_CHARS = 1_000
 MODEL_MAX_TOKENS = 512  # ELECTRA-Base's position embeddings
 WINDOW_STRIDE = 128  # tokens shared by neighbouring windows on long texts
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_FRACTION = 0.15
 DEFAULT_SEED = 0
+
+# Question answering, as transformers 4.x's question-answering pipeline defined its defaults
+QA_TOP_K = 3
+QA_MAX_ANSWER_LEN = 15
+QA_MAX_SEQ_LEN = 384
+QA_DOC_STRIDE = 128
+QA_MAX_QUESTION_LEN = 64  # tokens; a longer question is refused with a message
+QA_MAX_TOP_K = 20

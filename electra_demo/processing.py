@@ -67,6 +67,17 @@ def check_seed(value: object) -> int:
     return value
 
 
+def check_int(value: object, low: int, high: int, *, what: str) -> int:
+    """A whole number in ``[low, high]`` (floats that are whole numbers are accepted)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"The {what} must be a whole number from {low} to {high}; got {_kind(value)}.")
+    if not low <= value <= high:
+        raise InputError(f"The {what} must be from {low} to {high}; got {value}.")
+    return value
+
+
 def check_choice(value: object, choices: Sequence[str], *, what: str) -> str:
     if not isinstance(value, str) or value not in choices:
         got = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .processing import segments
-from .service import ClassifyResult, CorruptResult, DetectResult, TagResult
+from .service import AnswerResult, ClassifyResult, CorruptResult, DetectResult, TagResult
 
 REPLACED = "replaced"
 KEPT = "sampled = original"
@@ -147,6 +147,58 @@ def tag_summary(result: TagResult) -> str:
         f"**{len(result.entities)} entities** ({', '.join(kinds) or 'none'}), aggregation "
         f"`{result.aggregation}`."
     ]
+    if result.model.random_weights:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)
+
+
+# ---- question answering -----------------------------------------------------------------------
+ANSWER = "answer"
+BEST_SPAN = "best span (no answer won)"
+CANDIDATE = "other candidate"
+QA_COLORS = {ANSWER: "#22c55e", BEST_SPAN: "#f59e0b", CANDIDATE: "#93c5fd"}
+ANSWER_COLUMNS = ["rank", "answer", "score", "start", "end"]
+
+
+def answer_highlights(result: AnswerResult) -> list[tuple[str, str | None]]:
+    """The context with the best answer marked and the other candidates that do not overlap it."""
+    marked: list[tuple[int, int, str]] = []
+    best = result.best_span
+    if best is not None:
+        marked.append((best.start, best.end, BEST_SPAN if result.no_answer else ANSWER))
+    for candidate in result.answers:
+        if candidate.empty or candidate is best:
+            continue
+        if all(candidate.end <= s or e <= candidate.start for s, e, _ in marked):
+            marked.append((candidate.start, candidate.end, CANDIDATE))
+    return segments(result.context, sorted(marked))
+
+
+def answer_rows(result: AnswerResult) -> list[list[Any]]:
+    return [
+        [rank, "(no answer)" if a.empty else a.text, round(a.score, 6), a.start, a.end]
+        for rank, a in enumerate(result.answers, 1)
+    ]
+
+
+def answer_summary(result: AnswerResult) -> str:
+    windows = f"{result.windows} window{'s' if result.windows != 1 else ''} searched"
+    best = result.best_span
+    if result.no_answer:
+        lines = ["**No answer in this context.**"]
+        if best is not None and result.null_score is not None:
+            lines.append(
+                f"The no-answer score {result.null_score:.4f} beats the best span's {best.score:.4f} "
+                f"(margin {result.null_score - best.score:.4f}); that span is still highlighted "
+                f"in amber. {windows}."
+            )
+    else:
+        top = result.answers[0]
+        lines = [
+            f"**Best answer** (green), score {top.score:.4f}, characters {top.start}-{top.end}; {windows}."
+        ]
+        if result.null_score is not None:
+            lines.append(f"No-answer score: {result.null_score:.4f}.")
     if result.model.random_weights:
         lines.insert(0, RANDOM_WEIGHTS_NOTICE)
     return "\n\n".join(lines)

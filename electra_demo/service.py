@@ -22,6 +22,7 @@ import torch
 from transformers import (
     AutoModelForMaskedLM,
     AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -30,7 +31,7 @@ from transformers import (
 )
 from transformers.pipelines.token_classification import AggregationStrategy
 
-from . import config
+from . import config, qa
 from .config import ResolvedSlot
 from .processing import (
     InputError,
@@ -38,6 +39,7 @@ from .processing import (
     apply_replacements,
     best_windows,
     check_choice,
+    check_int,
     check_probability,
     check_seed,
     check_text,
@@ -65,6 +67,7 @@ AUTO_CLASSES: dict[str, Any] = {
     "masked-lm": AutoModelForMaskedLM,
     "sequence-classification": AutoModelForSequenceClassification,
     "token-classification": AutoModelForTokenClassification,
+    "question-answering": AutoModelForQuestionAnswering,
 }
 
 
@@ -153,6 +156,31 @@ class TagResult:
         return {"entities": [asdict(e) for e in self.entities]}
 
 
+@dataclass
+class AnswerResult:
+    question: str
+    context: str
+    answers: list[qa.Candidate]  # the top k, best first; may hold the empty (no) answer
+    best_span: qa.Candidate | None  # the best non-empty span, even when "no answer" wins
+    null_score: float | None  # the no-answer score, when no answer is allowed
+    settings: dict[str, Any]
+    windows: int
+    model: LoadedModel = field(repr=False)
+
+    @property
+    def no_answer(self) -> bool:
+        return not self.answers or self.answers[0].empty
+
+    def to_json(self) -> dict:
+        return {
+            "answers": [
+                {"text": a.text, "score": a.score, "start": a.start, "end": a.end} for a in self.answers
+            ],
+            "no_answer": self.no_answer,
+            "settings": self.settings,
+        }
+
+
 @dataclass(frozen=True)
 class Replacement:
     start: int  # in the corrupted text
@@ -200,6 +228,28 @@ def _run(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]) -> torch.Te
     with torch.inference_mode():
         output = model(**{k: v.to(device) for k, v in inputs.items()})
     return output.logits.float().cpu()
+
+
+@spaces.GPU
+def _run_spans(
+    model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The QA model call: start and end logits, float32 on the CPU."""
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        output = model(**{k: v.to(device) for k, v in inputs.items()})
+    return output.start_logits.float().cpu(), output.end_logits.float().cpu()
+
+
+def _pad_rows(
+    rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]], pad_id: int
+) -> dict[str, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    return {
+        "input_ids": torch.tensor([[*r, *[pad_id] * (width - len(r))] for r in rows]),
+        "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+        "token_type_ids": torch.tensor([[*t, *[0] * (width - len(t))] for t in type_rows]),
+    }
 
 
 class ModelService:
@@ -504,6 +554,103 @@ class ModelService:
             for e in raw
         ]
         return TagResult(text=text, aggregation=aggregation, entities=entities, model=loaded)
+
+    def answer(
+        self,
+        question: str,
+        context: str,
+        top_k: int = config.QA_TOP_K,
+        max_answer_len: int = config.QA_MAX_ANSWER_LEN,
+        handle_impossible_answer: bool = True,
+        max_seq_len: int | None = None,
+        doc_stride: int | None = None,
+    ) -> AnswerResult:
+        """Extractive QA over a context of any length, decoded as transformers 4.x did.
+
+        The context is split into windows of ``max_seq_len`` tokens (question included) that
+        share ``doc_stride`` tokens, every window is searched, and the spans are decoded by
+        :func:`electra_demo.qa.decode`. ``None`` settings take 4.x's defaults for the model.
+        """
+        question = check_text(question, max_chars=config.MAX_QUESTION_CHARS, what="question")
+        context = check_text(context, max_chars=config.MAX_CONTEXT_CHARS, what="context")
+        top_k = check_int(top_k, 1, config.QA_MAX_TOP_K, what="number of answers (top_k)")
+        max_answer_len = check_int(max_answer_len, 1, 512, what="maximum answer length")
+        if not isinstance(handle_impossible_answer, bool):
+            raise InputError("handle_impossible_answer must be true or false.")
+        loaded = self.load("qa")
+        tokenizer = loaded.tokenizer
+        limit = min(loaded.max_tokens, tokenizer.model_max_length or loaded.max_tokens)
+        if max_seq_len is None:
+            max_seq_len = min(limit, config.QA_MAX_SEQ_LEN)
+        max_seq_len = check_int(max_seq_len, 32, limit, what="window size (max_seq_len)")
+        if doc_stride is None:
+            doc_stride = min(max_seq_len // 2, config.QA_DOC_STRIDE)
+        doc_stride = check_int(doc_stride, 0, max_seq_len, what="stride (doc_stride)")
+        question_tokens = len(tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"])
+        if question_tokens > config.QA_MAX_QUESTION_LEN:
+            raise InputError(
+                f"The question is {question_tokens} tokens long; the limit is "
+                f"{config.QA_MAX_QUESTION_LEN}. Please shorten it."
+            )
+        room = max_seq_len - question_tokens - 3  # [CLS] question [SEP] context [SEP]
+        if doc_stride >= room:
+            raise InputError(
+                f"The stride ({doc_stride} tokens) must be smaller than the room left for the "
+                f"context in each window ({room} tokens = window {max_seq_len} - question "
+                f"{question_tokens} - 3 special tokens). Use a larger window or a smaller stride."
+            )
+        settings = {
+            "top_k": top_k,
+            "max_answer_len": max_answer_len,
+            "doc_stride": doc_stride,
+            "max_seq_len": max_seq_len,
+            "max_question_len": config.QA_MAX_QUESTION_LEN,
+            "handle_impossible_answer": handle_impossible_answer,
+        }
+        encoded = tokenizer(
+            question,
+            context,
+            truncation="only_second",
+            max_length=max_seq_len,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_token_type_ids=True,
+            verbose=False,
+        )
+        n_windows = len(encoded["input_ids"])
+        windows: list[qa.Window] = []
+        for chunk in _chunks(list(range(n_windows)), WINDOW_BATCH):
+            inputs = _pad_rows(
+                [encoded["input_ids"][w] for w in chunk],
+                [encoded["token_type_ids"][w] for w in chunk],
+                tokenizer.pad_token_id or 0,
+            )
+            start_logits, end_logits = _run_spans(loaded.model, inputs)
+            for row, w in enumerate(chunk):
+                ids = encoded["input_ids"][w]
+                windows.append(
+                    qa.Window(
+                        start_logits=start_logits[row, : len(ids)].numpy(),
+                        end_logits=end_logits[row, : len(ids)].numpy(),
+                        p_mask=qa.p_mask(encoded.sequence_ids(w), ids, tokenizer.cls_token_id),
+                        attention_mask=encoded["attention_mask"][w],
+                        encoding=encoded[w],
+                    )
+                )
+        candidates = qa.decode(windows, context, top_k, max_answer_len, handle_impossible_answer)
+        null = next((c.score for c in candidates if c.null), None)
+        best_span = next((c for c in candidates if not c.empty), None)
+        return AnswerResult(
+            question=question,
+            context=context,
+            answers=candidates[:top_k],
+            best_span=best_span,
+            null_score=null,
+            settings=settings,
+            windows=n_windows,
+            model=loaded,
+        )
 
     # ---- model cards ------------------------------------------------------------------------
     def card(self, name: str) -> dict[str, Any]:

@@ -100,8 +100,8 @@ def _builders() -> dict[str, Callable]:
     }
 
 
-def write_tiny(directory: str | Path, seed: int = 0) -> dict[str, Path]:
-    """Write one small checkpoint per slot under ``directory``; return slot -> path."""
+def write_tiny(directory: str | Path, seed: int = 0, slots: list[str] | None = None) -> dict[str, Path]:
+    """Write one small checkpoint per slot (or per slot named) under ``directory``."""
     import torch
 
     root = Path(directory)
@@ -109,6 +109,8 @@ def write_tiny(directory: str | Path, seed: int = 0) -> dict[str, Path]:
     builders = _builders()
     paths = {}
     for name, slot in config.REGISTRY.items():
+        if slots is not None and name not in slots:
+            continue
         torch.manual_seed(seed)
         model = builders[slot.architecture](slot, len(tokenizer))
         path = root / name
@@ -140,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", help="where to write one sub-directory per slot")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slots", nargs="*", choices=sorted(config.REGISTRY), help="default: all")
     args = parser.parse_args(argv)
-    paths = write_tiny(args.directory, args.seed)
+    paths = write_tiny(args.directory, args.seed, args.slots)
     print(json.dumps({name: str(path) for name, path in paths.items()}, indent=2))
     print("\nTo run the app on them:")
     for key, value in tiny_environ(args.directory).items():

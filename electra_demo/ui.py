@@ -151,6 +151,45 @@ def build_demo(service: ModelService) -> gr.Blocks:
             result.to_json(),
         )
 
+    @user_errors
+    def answer(
+        question: str,
+        context: str,
+        top_k: int = config.QA_TOP_K,
+        max_answer_len: int = config.QA_MAX_ANSWER_LEN,
+        handle_impossible_answer: bool = True,
+        max_seq_len: int = config.QA_MAX_SEQ_LEN,
+        doc_stride: int = config.QA_DOC_STRIDE,
+    ):
+        """Answer a question from a context (SQuAD 2.0 style), highlighting the span.
+
+        Args:
+            question: The question, up to 64 tokens.
+            context: The text to search, up to 50,000 characters; longer than one window is
+                split into overlapping windows and every window is searched.
+            top_k: How many candidate answers to return (1 to 20, default 3).
+            max_answer_len: The longest answer considered, in tokens (default 15).
+            handle_impossible_answer: Whether "no answer" may win, as in SQuAD 2.0 (default true).
+            max_seq_len: Window size in tokens, question included (default 384).
+            doc_stride: Tokens shared by neighbouring windows (default 128).
+
+        Returns:
+            The context with answers highlighted, a summary, a table of candidates, and JSON
+            {"answers": [{"text", "score", "start", "end"}], "no_answer": bool, "settings":
+            {"top_k", "max_answer_len", "doc_stride", "max_seq_len", "max_question_len",
+            "handle_impossible_answer"}} with text == context[start:end] (the empty answer has
+            start = end = 0).
+        """
+        result = service.answer(
+            question, context, top_k, max_answer_len, handle_impossible_answer, max_seq_len, doc_stride
+        )
+        return (
+            rendering.answer_highlights(result),
+            rendering.answer_summary(result),
+            rendering.answer_rows(result),
+            result.to_json(),
+        )
+
     def head_changed(head: str):
         slot = config.REGISTRY.get(head)
         card = rendering.model_card(service.card(head)) if slot else ""
@@ -311,5 +350,62 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     t_json = gr.JSON(label="JSON")
                 t_button.click(
                     tag, [t_text, t_aggregation], [t_entities, t_summary, t_table, t_json], api_name="tag"
+                )
+
+            with gr.Tab("Question answering", id="qa"):
+                gr.Markdown(rendering.model_card(service.card("qa")), elem_classes="model-card")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        q_question = gr.Textbox(label="Question", lines=1, elem_id="qa-question")
+                        q_context = gr.Textbox(
+                            label=f"Context (up to {config.MAX_CONTEXT_CHARS:,} characters)",
+                            lines=8,
+                            elem_id="qa-context",
+                        )
+                    with gr.Column(scale=1):
+                        q_top_k = gr.Slider(
+                            1, config.QA_MAX_TOP_K, value=config.QA_TOP_K, step=1, label="Answers (top-k)"
+                        )
+                        with gr.Accordion("Advanced", open=False):
+                            q_max_len = gr.Slider(
+                                1,
+                                100,
+                                value=config.QA_MAX_ANSWER_LEN,
+                                step=1,
+                                label="Maximum answer length (tokens)",
+                            )
+                            q_impossible = gr.Checkbox(value=True, label='Allow "no answer" (SQuAD 2.0)')
+                            q_window = gr.Slider(
+                                64,
+                                config.MODEL_MAX_TOKENS,
+                                value=config.QA_MAX_SEQ_LEN,
+                                step=1,
+                                label="Window size (tokens, question included)",
+                            )
+                            q_stride = gr.Slider(
+                                0,
+                                256,
+                                value=config.QA_DOC_STRIDE,
+                                step=1,
+                                label="Stride (tokens shared by windows)",
+                            )
+                        q_button = gr.Button("Answer", variant="primary", elem_id="qa-run")
+                q_summary = gr.Markdown(elem_classes="electra-summary", elem_id="qa-summary")
+                q_highlight = gr.HighlightedText(
+                    label="Context",
+                    color_map=rendering.QA_COLORS,
+                    show_legend=True,
+                    elem_id="qa-context-view",
+                )
+                q_table = gr.Dataframe(
+                    headers=rendering.ANSWER_COLUMNS, label="Candidates", interactive=False
+                )
+                with gr.Accordion("JSON", open=False):
+                    q_json = gr.JSON(label="JSON")
+                q_button.click(
+                    answer,
+                    [q_question, q_context, q_top_k, q_max_len, q_impossible, q_window, q_stride],
+                    [q_highlight, q_summary, q_table, q_json],
+                    api_name="answer",
                 )
     return demo
