@@ -133,10 +133,32 @@ def test_tag_over_http(client, service):
 
 def test_head_helpers_are_not_in_the_api(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag"}
+    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag", "/answer"}
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
         "head",
         "text",
         "text_pair",
     ]
     assert [p["parameter_name"] for p in endpoints["/tag"]["parameters"]] == ["text", "aggregation"]
+
+
+def test_answer_over_http(client, service):
+    context = "Marie Curie worked at the University of Paris.\nShe was born in Warsaw, in 1867."
+    highlighted, summary, table, data = client.predict(
+        "Where was Marie Curie born?", context, 3, api_name="/answer"
+    )
+    assert data == service.answer("Where was Marie Curie born?", context, 3).to_json()
+    assert "".join(s["token"] for s in highlighted) == context
+    assert len(table["data"]) == len(data["answers"]) <= 3
+    for a in data["answers"]:
+        assert context[a["start"] : a["end"]] == a["text"]
+    assert ("No answer in this context" in summary) == data["no_answer"]
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    names = [p["parameter_name"] for p in endpoints["/answer"]["parameters"]]
+    assert names[:3] == ["question", "context", "top_k"]
+    assert all(p["parameter_has_default"] for p in endpoints["/answer"]["parameters"][2:])
+
+
+def test_answer_errors_are_clean(client):
+    with pytest.raises(AppError, match="question: it is empty"):
+        client.predict("", "Paris is big.", 3, api_name="/answer")
