@@ -1,7 +1,8 @@
 """The model service: loads each registry slot once, on first use, and runs it.
 
 Each task is one method, kept in three steps as transformers' pipelines do: preprocess (pure,
-in :mod:`electra_demo.processing`), one small model call (:func:`_run`, where the device,
+in :mod:`electra_demo.processing`), one small model call (a backend runner from
+:mod:`electra_demo.backends` behind a :class:`~electra_demo.batching.MicroBatcher`, where the device,
 ``inference_mode`` and ZeroGPU are handled), and postprocess (pure again). Tests and benchmarks
 swap checkpoints through the registry's environment variables, or subclass and override
 :meth:`ModelService._load_checkpoint`.
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import spaces  # before torch touches CUDA, as ZeroGPU requires
+import numpy as np
+import spaces  # noqa: F401 - imported before torch touches CUDA, as ZeroGPU requires
 import torch
 from transformers import (
     AutoModelForMaskedLM,
@@ -32,6 +35,8 @@ from transformers import (
 from transformers.pipelines.token_classification import AggregationStrategy
 
 from . import config, qa
+from .backends import BackendChoice, make_runner
+from .batching import MicroBatcher
 from .config import ResolvedSlot
 from .processing import (
     InputError,
@@ -60,7 +65,6 @@ from .processing import (
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
-WINDOW_BATCH = 8  # windows of one long text run together
 
 AUTO_CLASSES: dict[str, Any] = {
     "pretraining": AutoModelForPreTraining,
@@ -84,6 +88,8 @@ class LoadedModel:
     max_tokens: int
     random_weights: bool
     labels: list[str] = field(default_factory=list)  # id order; registry names for LABEL_n
+    batcher: MicroBatcher | None = field(default=None, repr=False)
+    backend: str = "PyTorch"
     _pipeline: TokenClassificationPipeline | None = field(default=None, repr=False)
 
     @property
@@ -221,37 +227,6 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@spaces.GPU  # a no-op except on ZeroGPU Spaces, where it lends a GPU for the call
-def _run(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The one model call: inputs to the model's device, logits back as float32 on the CPU."""
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        output = model(**{k: v.to(device) for k, v in inputs.items()})
-    return output.logits.float().cpu()
-
-
-@spaces.GPU
-def _run_spans(
-    model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The QA model call: start and end logits, float32 on the CPU."""
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        output = model(**{k: v.to(device) for k, v in inputs.items()})
-    return output.start_logits.float().cpu(), output.end_logits.float().cpu()
-
-
-def _pad_rows(
-    rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]], pad_id: int
-) -> dict[str, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    return {
-        "input_ids": torch.tensor([[*r, *[pad_id] * (width - len(r))] for r in rows]),
-        "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-        "token_type_ids": torch.tensor([[*t, *[0] * (width - len(t))] for t in type_rows]),
-    }
-
-
 class ModelService:
     """Loads registry slots lazily (once, even under concurrent first requests) and runs them."""
 
@@ -261,6 +236,9 @@ class ModelService:
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._locks = {name: threading.Lock() for name in config.REGISTRY}
+        self.backend_choice = BackendChoice.from_environ(os.environ if environ is None else environ)
+        # ZeroGPU lends the GPU to the request's own thread: no batching worker there
+        self.batching = not os.environ.get("SPACES_ZERO_GPU")
 
     # ---- loading -------------------------------------------------------------------------
     def resolve(self, name: str) -> ResolvedSlot:
@@ -331,6 +309,17 @@ class ModelService:
         labels = label_names(
             [str(id2label[i]) for i in sorted(id2label)], slot.labels if not resolved.overridden else ()
         )
+        runner, backend = make_runner(
+            model, slot.architecture, source, resolved.revision, self.backend_choice
+        )
+        log.info("%s runs on %s", slot.name, backend)
+        batcher = MicroBatcher(
+            runner,
+            per_token=slot.architecture != "sequence-classification",
+            pad_id=tokenizer.pad_token_id or 0,
+            max_rows=2 if slot.architecture == "masked-lm" else 8,  # vocabulary-wide outputs are big
+            enabled=self.batching,
+        )
         if id2label and labels != [str(id2label[i]) for i in sorted(id2label)]:
             # LABEL_n-style names: give the config the registry's, so every consumer (our code
             # and transformers' pipelines alike) reports the real ones
@@ -344,6 +333,8 @@ class ModelService:
             max_tokens=int(getattr(model.config, "max_position_embeddings", config.MODEL_MAX_TOKENS)),
             random_weights=bool(getattr(model.config, RANDOM_WEIGHTS_MARK, False)),
             labels=labels,
+            batcher=batcher,
+            backend=backend,
         )
 
     @staticmethod
@@ -368,7 +359,7 @@ class ModelService:
 
     def _token_logits(
         self, loaded: LoadedModel, ids: Sequence[int], positions: Sequence[int] | None = None
-    ) -> dict[int, torch.Tensor]:
+    ) -> dict[int, np.ndarray]:
         """Each wanted token's logits, from the window where it has the most context.
 
         Texts longer than the model are covered by overlapping windows, each wrapped in
@@ -381,30 +372,19 @@ class ModelService:
         by_window: dict[int, list[int]] = {}
         for i in wanted:
             by_window.setdefault(best[i], []).append(i)
-        out: dict[int, torch.Tensor] = {}
         needed = sorted(by_window)
-        for chunk in _chunks(needed, WINDOW_BATCH):
-            inputs = self._pad_windows(loaded, [ids[slice(*windows[w])] for w in chunk])
-            logits = _run(loaded.model, inputs)
-            for row, w in enumerate(chunk):
-                start = windows[w][0]
-                for i in by_window[w]:
-                    out[i] = logits[row, i - start + 1]
-        return out
-
-    @staticmethod
-    def _pad_windows(loaded: LoadedModel, pieces: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         tok = loaded.tokenizer
-        rows = [[tok.cls_token_id, *piece, tok.sep_token_id] for piece in pieces]
-        width = max(len(r) for r in rows)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention,
-            "token_type_ids": torch.zeros_like(input_ids),
-        }
+        rows = []
+        for w in needed:
+            piece = [tok.cls_token_id, *ids[slice(*windows[w])], tok.sep_token_id]
+            rows.append((piece, [0] * len(piece)))
+        outputs = loaded.batcher.run(rows)
+        out: dict[int, np.ndarray] = {}
+        for w, output in zip(needed, outputs, strict=True):
+            start = windows[w][0]
+            for i in by_window[w]:
+                out[i] = output["logits"][i - start + 1]
+        return out
 
     # ---- tasks -------------------------------------------------------------------------------
     def detect(self, text: str, threshold: float = config.DEFAULT_THRESHOLD) -> DetectResult:
@@ -416,7 +396,8 @@ class ModelService:
         if not ids:
             raise InputError("The text has no characters the model can read (only control characters?).")
         logits = self._token_logits(loaded, ids)
-        probabilities = [torch.sigmoid(logits[i]).item() for i in range(len(ids))]
+        stacked = np.asarray([logits[i] for i in range(len(ids))], dtype=np.float32)
+        probabilities = torch.sigmoid(torch.from_numpy(stacked)).tolist()
         tokens = token_spans(text, offsets, probabilities, threshold)
         words = merge_words(text, tokens, word_groups(word_ids), threshold)
         return DetectResult(text=text, threshold=threshold, tokens=tokens, words=words, model=loaded)
@@ -455,7 +436,7 @@ class ModelService:
         for w in chosen:
             sampled = []
             for i in groups[w]:
-                scores = logits[i].clone()
+                scores = torch.from_numpy(logits[i].copy())
                 scores[banned[banned < scores.numel()]] = float("-inf")
                 probs = torch.softmax(scores, dim=-1)
                 sampled.append(int(torch.multinomial(probs, 1, generator=sampler)))
@@ -510,10 +491,9 @@ class ModelService:
             check_text(pair, max_chars=config.MAX_TEXT_CHARS, what="second text")
         loaded = self.load(head)
         full = loaded.tokenizer(text, pair, verbose=False)["input_ids"]
-        inputs = loaded.tokenizer(
-            text, pair, truncation=True, max_length=loaded.max_tokens, return_tensors="pt"
-        )
-        logits = _run(loaded.model, dict(inputs))[0]
+        inputs = loaded.tokenizer(text, pair, truncation=True, max_length=loaded.max_tokens)
+        types = inputs.get("token_type_ids") or [0] * len(inputs["input_ids"])
+        logits = torch.from_numpy(loaded.batcher.run([(inputs["input_ids"], types)])[0]["logits"])
         # as transformers' text-classification pipeline: sigmoid for multi-label, else softmax
         scores = torch.sigmoid(logits) if loaded.multi_label else torch.softmax(logits, dim=-1)
         ranked = sorted(zip(loaded.labels, scores.tolist(), strict=True), key=lambda x: -x[1])
@@ -534,7 +514,7 @@ class ModelService:
             raise InputError("The text has no characters the model can read (only control characters?).")
         logits = self._token_logits(loaded, ids)
         chunk = {
-            "logits": torch.stack([logits[i] for i in range(len(ids))]).unsqueeze(0),
+            "logits": torch.from_numpy(np.stack([logits[i] for i in range(len(ids))])).unsqueeze(0),
             "input_ids": torch.tensor([ids]),
             "offset_mapping": torch.tensor([offsets]),
             "special_tokens_mask": torch.zeros((1, len(ids)), dtype=torch.long),
@@ -619,25 +599,19 @@ class ModelService:
             verbose=False,
         )
         n_windows = len(encoded["input_ids"])
-        windows: list[qa.Window] = []
-        for chunk in _chunks(list(range(n_windows)), WINDOW_BATCH):
-            inputs = _pad_rows(
-                [encoded["input_ids"][w] for w in chunk],
-                [encoded["token_type_ids"][w] for w in chunk],
-                tokenizer.pad_token_id or 0,
+        outputs = loaded.batcher.run(
+            [(encoded["input_ids"][w], encoded["token_type_ids"][w]) for w in range(n_windows)]
+        )
+        windows = [
+            qa.Window(
+                start_logits=output["start_logits"],
+                end_logits=output["end_logits"],
+                p_mask=qa.p_mask(encoded.sequence_ids(w), encoded["input_ids"][w], tokenizer.cls_token_id),
+                attention_mask=encoded["attention_mask"][w],
+                encoding=encoded[w],
             )
-            start_logits, end_logits = _run_spans(loaded.model, inputs)
-            for row, w in enumerate(chunk):
-                ids = encoded["input_ids"][w]
-                windows.append(
-                    qa.Window(
-                        start_logits=start_logits[row, : len(ids)].numpy(),
-                        end_logits=end_logits[row, : len(ids)].numpy(),
-                        p_mask=qa.p_mask(encoded.sequence_ids(w), ids, tokenizer.cls_token_id),
-                        attention_mask=encoded["attention_mask"][w],
-                        encoding=encoded[w],
-                    )
-                )
+            for w, output in enumerate(outputs)
+        ]
         candidates = qa.decode(windows, context, top_k, max_answer_len, handle_impossible_answer)
         null = next((c.score for c in candidates if c.null), None)
         best_span = next((c for c in candidates if not c.empty), None)
@@ -672,6 +646,7 @@ class ModelService:
             "env_var": slot.env_var,
             "random_weights": random_weights,
             "state": self.status()[name],
+            "backend": loaded.backend if loaded else None,
         }
 
 
@@ -684,8 +659,3 @@ def _marked_random(resolved: ResolvedSlot) -> bool:
     except (OSError, ValueError):
         return False
     return bool(data.get(RANDOM_WEIGHTS_MARK, False))
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])

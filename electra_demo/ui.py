@@ -224,7 +224,9 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 )
                 d_summary = gr.Markdown(elem_classes="electra-summary", elem_id="detect-summary")
                 d_tokens = gr.HighlightedText(
-                    label="Tokens, shaded by P(replaced)", elem_id="detect-tokens", show_legend=True
+                    label="Tokens, shaded red by P(replaced): clear = 0, full red = 1",
+                    elem_id="detect-tokens",
+                    show_legend=True,
                 )
                 d_words = gr.HighlightedText(
                     label="Words over the threshold",

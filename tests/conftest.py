@@ -38,8 +38,14 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_env(tiny_dir: Path) -> dict[str, str]:
-    return tiny_environ(tiny_dir)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_env(tiny_dir: Path, onnx_cache: Path) -> dict[str, str]:
+    """Every slot on a tiny checkpoint; the default backend (ONNX Runtime on a CPU)."""
+    return {**tiny_environ(tiny_dir), "ELECTRA_DEMO_CACHE": str(onnx_cache)}
 
 
 @pytest.fixture(scope="session")

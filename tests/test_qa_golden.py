@@ -22,9 +22,10 @@ GOLDEN = {
 PIPELINE_DEFAULTS = {"top_k": 1, "max_answer_len": 15, "handle_impossible_answer": False}
 
 
-@pytest.fixture(scope="module")
-def qa_service():
-    return ModelService(environ={"ELECTRA_DEMO_QA": str(FIXTURES / "qa-tiny")})
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def qa_service(request, onnx_cache):
+    environ = {"ELECTRA_DEMO_QA": str(FIXTURES / "qa-tiny"), "ELECTRA_DEMO_CACHE": str(onnx_cache)}
+    return ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": request.param})
 
 
 def test_the_table_covers_what_the_issue_asks():

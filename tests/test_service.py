@@ -240,6 +240,11 @@ def test_random_weights_are_declared(service):
 
 
 def test_tiny_checkpoints_share_one_tokenizer(tiny_env):
-    vocabularies = {name: AutoTokenizer.from_pretrained(path).get_vocab() for name, path in tiny_env.items()}
+    from electra_demo.config import REGISTRY
+
+    vocabularies = {
+        name: AutoTokenizer.from_pretrained(tiny_env[slot.env_var]).get_vocab()
+        for name, slot in REGISTRY.items()
+    }
     first = next(iter(vocabularies.values()))
     assert all(v == first for v in vocabularies.values())

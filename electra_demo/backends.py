@@ -1,0 +1,250 @@
+"""Inference backends: one small call from padded token ids to named output arrays.
+
+- ``torch``: the transformers model itself (CUDA in half precision when there is a GPU, CPU in
+  float32 otherwise), wrapped in ``spaces.GPU`` for ZeroGPU Spaces.
+- ``onnx``: ONNX Runtime on the CPU. On this kind of CPU (AVX2, 2 cores) its GEMMs are the
+  fastest measured (see ``benchmarks/``). The model is exported with maintained tooling
+  (``torch.onnx.export`` then ONNX Runtime's transformer optimizer, optionally its dynamic int8
+  quantiser), once per checkpoint and setting, cached on disk and reused on the next start.
+
+``make_runner`` picks one, checks the ONNX model against PyTorch on a probe input before
+trusting it, and falls back to PyTorch (saying why) when export or the runtime fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import spaces  # before torch touches CUDA, as ZeroGPU requires
+import torch
+
+log = logging.getLogger(__name__)
+
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+FP32_TOLERANCE = 1e-3  # an exported fp32 model further than this from PyTorch is not used
+
+
+def output_names(architecture: str) -> list[str]:
+    return ["start_logits", "end_logits"] if architecture == "question-answering" else ["logits"]
+
+
+class Runner(Protocol):
+    description: str
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+@spaces.GPU  # a no-op except on ZeroGPU Spaces, where it lends a GPU for the call
+def _torch_forward(
+    model: torch.nn.Module, inputs: Mapping[str, np.ndarray], names: list[str]
+) -> list[np.ndarray]:
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        output = model(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in inputs.items()})
+    return [getattr(output, name).float().cpu().numpy() for name in names]
+
+
+class TorchRunner:
+    def __init__(self, model: torch.nn.Module, architecture: str, note: str = ""):
+        self.model = model
+        self.names = output_names(architecture)
+        device = next(model.parameters()).device
+        dtype = "fp16" if next(model.parameters()).dtype == torch.float16 else "fp32"
+        self.description = f"PyTorch {device.type} {dtype}" + (f" ({note})" if note else "")
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, _torch_forward(self.model, inputs, self.names), strict=True))
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, architecture: str, int8: bool):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = output_names(architecture)
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.description = f"ONNX Runtime CPU {'int8' if int8 else 'fp32'}"
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in inputs.items() if k in self.inputs}
+        return dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: str  # "auto", "torch" or "onnx"
+    int8: bool
+    cache_dir: Path
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> BackendChoice:
+        backend = environ.get("ELECTRA_DEMO_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got {backend!r}")
+        int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
+        default_cache = Path(os.path.expanduser("~/.cache/electra-demo/onnx"))
+        cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or default_cache).expanduser()
+        return cls(backend=backend, int8=int8, cache_dir=cache)
+
+
+class _Outputs(torch.nn.Module):
+    """The model as a function of the three inputs, returning plain tensors for export."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return tuple(getattr(output, name) for name in self.names)
+
+
+def weights_fingerprint(source: str, revision: str | None, model: torch.nn.Module) -> str:
+    """What identifies an export: the weights file (path, size, mtime), config and versions."""
+    import onnxruntime
+    import transformers
+
+    parts = {
+        "source": source,
+        "revision": revision,
+        "config": model.config.to_diff_dict(),
+        "versions": [torch.__version__, transformers.__version__, onnxruntime.__version__],
+    }
+    try:
+        from transformers.utils import cached_file
+
+        weights = Path(cached_file(source, "model.safetensors", revision=revision))
+        stat = weights.stat()
+        parts["weights"] = [str(weights.resolve()), stat.st_size, stat.st_mtime_ns]
+    except Exception:  # noqa: BLE001 - sharded or unusual layouts: hash the parameters instead
+        digest = hashlib.sha256()
+        for tensor in model.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()[:4096])
+        parts["weights"] = digest.hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def export_onnx(model: torch.nn.Module, architecture: str, target: Path, int8: bool) -> Path:
+    """Export, optimise (and optionally quantise) ``model`` to ``target/model.onnx``, atomically."""
+    from onnxruntime.transformers import optimizer
+
+    names = output_names(architecture)
+    config = model.config
+    previous = getattr(config, "_attn_implementation", None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        if previous not in (None, "eager"):
+            model.set_attn_implementation("eager")  # the legacy exporter traces eager attention
+        wrapper = _Outputs(model, names).eval()
+        sample = torch.ones((1, 8), dtype=torch.long)
+        axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+        axes.update({name: {0: "batch", 1: "sequence"} for name in names})
+        if architecture == "sequence-classification":
+            axes["logits"] = {0: "batch"}
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (sample, sample, torch.zeros_like(sample)),
+                str(work / "raw.onnx"),
+                dynamo=False,
+                opset_version=17,
+                input_names=INPUT_NAMES,
+                output_names=names,
+                dynamic_axes=axes,
+            )
+        optimized = optimizer.optimize_model(
+            str(work / "raw.onnx"),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+        )
+        optimized.save_model_to_file(str(work / "fp32.onnx"))
+        final = work / "fp32.onnx"
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(final), str(work / "int8.onnx"), weight_type=QuantType.QInt8)
+            final = work / "int8.onnx"
+        (work / "out").mkdir()
+        final.rename(work / "out" / "model.onnx")
+        if target.exists():
+            shutil.rmtree(target)
+        (work / "out").rename(target)
+        return target / "model.onnx"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if previous not in (None, "eager"):
+            model.set_attn_implementation(previous)
+        model.eval()  # export toggles training mode on the way out: never serve with dropout on
+
+
+def probe_inputs(vocab_size: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, max(6, vocab_size - 1), size=(2, 12))
+    mask = np.ones_like(ids)
+    mask[1, 8:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def agreement(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], mask: np.ndarray) -> float:
+    """Largest absolute difference between two runners' outputs on real (unpadded) positions."""
+    worst = 0.0
+    for name in a:
+        x, y = a[name], b[name]
+        if x.ndim >= 2 and x.shape[1] == mask.shape[1]:
+            keep = mask.astype(bool)
+            x, y = x[keep], y[keep]
+        worst = max(worst, float(np.max(np.abs(x - y))))
+    return worst
+
+
+def make_runner(
+    model: torch.nn.Module,
+    architecture: str,
+    source: str,
+    revision: str | None,
+    choice: BackendChoice,
+) -> tuple[Runner, str]:
+    """The runner for one loaded model, and a line for the log and the model panel."""
+    on_gpu = next(model.parameters()).device.type != "cpu"
+    if choice.backend == "torch" or (choice.backend == "auto" and on_gpu):
+        runner = TorchRunner(model, architecture)
+        return runner, runner.description
+    if on_gpu:
+        runner = TorchRunner(model, architecture, note="ONNX Runtime runs on the CPU only here")
+        return runner, runner.description
+    try:
+        key = weights_fingerprint(source, revision, model) + ("-int8" if choice.int8 else "-fp32")
+        path = choice.cache_dir / key / "model.onnx"
+        cached = path.is_file()
+        if not cached:
+            export_onnx(model, architecture, path.parent, choice.int8)
+        runner = OnnxRunner(path, architecture, choice.int8)
+        probe = probe_inputs(model.config.vocab_size)
+        difference = agreement(
+            runner(probe), TorchRunner(model, architecture)(probe), probe["attention_mask"]
+        )
+        if not choice.int8 and difference > FP32_TOLERANCE:
+            raise RuntimeError(f"the exported model differs from PyTorch by {difference:.2g}")
+        note = f"{runner.description}, {'cached export' if cached else 'exported now'}"
+        if choice.int8:
+            note += f"; max |logit difference| vs fp32 on a probe: {difference:.3g}"
+        return runner, note
+    except Exception as error:  # noqa: BLE001 - any failure means: serve this slot with PyTorch
+        log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
+        runner = TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
+        return runner, runner.description
