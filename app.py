@@ -3,6 +3,7 @@
 python app.py                 # real checkpoints from the Hub (or ELECTRA_DEMO_<SLOT> overrides)
 python app.py --tiny          # small random checkpoints, for offline development
 python app.py --host 0.0.0.0 --port 7860 --share
+python app.py --backend torch # or onnx; --int8 for the int8 CPU mode
 """
 
 from __future__ import annotations
@@ -10,15 +11,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+import gradio as gr
 
 from electra_demo.service import ModelService
 from electra_demo.tiny import ensure_tiny
-from electra_demo.ui import build_demo, launch_kwargs
+from electra_demo.ui import build_demo, configure_queue, launch_kwargs
 
 TINY_DIR = Path(os.environ.get("ELECTRA_DEMO_TINY_DIR", Path.home() / ".cache" / "electra-demo" / "tiny"))
 
-demo = build_demo(ModelService())  # builds the page only: models load on first use
+
+def create_app(environ: Mapping[str, str]) -> gr.Blocks:
+    """The page around one model service; no model loads until a request needs it."""
+    return configure_queue(build_demo(ModelService(environ=environ)))
+
+
+demo = create_app(os.environ)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,13 +41,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help=f"run on small random checkpoints written to {TINY_DIR} (output is meaningless)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        help="inference backend (default: $ELECTRA_DEMO_BACKEND or auto: ONNX Runtime on a CPU)",
+    )
+    parser.add_argument("--int8", action="store_true", help="int8 ONNX Runtime on the CPU (off by default)")
     return parser.parse_args(argv)
+
+
+def environ_for(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
+    environ = dict(base)
+    if args.tiny:
+        environ.update({k: v for k, v in ensure_tiny(TINY_DIR).items() if k not in base})
+    if args.backend:
+        environ["ELECTRA_DEMO_BACKEND"] = args.backend
+    if args.int8:
+        environ["ELECTRA_DEMO_INT8"] = "1"
+    return environ
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     args = parse_args()
-    if args.tiny:
-        environ = {**os.environ, **ensure_tiny(TINY_DIR)}
-        demo = build_demo(ModelService(environ=environ))
-    demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+    environ = environ_for(args, os.environ)
+    if environ != dict(os.environ):
+        demo = create_app(environ)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())

@@ -175,9 +175,16 @@ def export_onnx(model: torch.nn.Module, architecture: str, target: Path, int8: b
         optimized.save_model_to_file(str(work / "fp32.onnx"))
         final = work / "fp32.onnx"
         if int8:
+            import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(final), str(work / "int8.onnx"), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(final),
+                str(work / "int8.onnx"),
+                weight_type=QuantType.QInt8,
+                # the optimiser's fused graph lacks some value types; declare the default
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
             final = work / "int8.onnx"
         (work / "out").mkdir()
         final.rename(work / "out" / "model.onnx")

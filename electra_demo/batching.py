@@ -65,7 +65,7 @@ def run_rows(
         for position, i in enumerate(batch):
             length = len(rows[i][0])
             results[i] = {
-                name: value[position, :length] if per_token else value[position]
+                name: value[position, :length] if per_token and value.ndim > 1 else value[position]
                 for name, value in outputs.items()
             }
     return results  # type: ignore[return-value]

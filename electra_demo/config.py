@@ -180,6 +180,11 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_FRACTION = 0.15
 DEFAULT_SEED = 0
 
+# Serving: requests run concurrently up to this limit (the micro-batcher then merges the
+# model calls), and at most QUEUE_MAX_SIZE wait; beyond that, "busy, try again".
+CONCURRENCY = int(os.environ.get("ELECTRA_DEMO_CONCURRENCY", "8"))
+QUEUE_MAX_SIZE = int(os.environ.get("ELECTRA_DEMO_QUEUE_SIZE", "64"))
+
 # Question answering, as transformers 4.x's question-answering pipeline defined its defaults
 QA_TOP_K = 3
 QA_MAX_ANSWER_LEN = 15

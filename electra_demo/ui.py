@@ -37,6 +37,11 @@ def launch_kwargs() -> dict[str, Any]:
     return {"theme": gr.themes.Soft(), "css": CSS}
 
 
+def configure_queue(demo: gr.Blocks) -> gr.Blocks:
+    """A bounded queue; several requests run at once so the micro-batcher can merge them."""
+    return demo.queue(default_concurrency_limit=config.CONCURRENCY, max_size=config.QUEUE_MAX_SIZE)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn the service's errors into ``gr.Error``; log anything unexpected, show no traceback."""
 

@@ -55,10 +55,12 @@ def service(tiny_env: dict[str, str]) -> ModelService:
 
 def launch(service: ModelService):
     """Launch the app around ``service`` without blocking; return the running Blocks."""
-    from electra_demo.ui import build_demo, launch_kwargs
+    from electra_demo.ui import build_demo, configure_queue, launch_kwargs
 
     demo = build_demo(service)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs())
+    configure_queue(demo).launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs()
+    )
     return demo
 
 

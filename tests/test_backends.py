@@ -1,0 +1,213 @@
+"""Backends (PyTorch, ONNX Runtime fp32 and int8) and micro-batching: equal answers, fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from electra_demo import backends
+from electra_demo.backends import BackendChoice
+from electra_demo.batching import MicroBatcher, pad_rows, plan_batches, run_rows
+from electra_demo.service import ModelService
+
+TEXTS = [
+    "The chef cooked the meal in the kitchen.",
+    "Marie Curie worked at the University of Paris.",
+    "Café 東京 😀 and\ttabs\nnew lines.",
+    "x",
+]
+
+
+def services(tiny_env, cache):
+    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(cache)}
+    return (
+        ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "torch"}),
+        ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "onnx"}),
+    )
+
+
+def assert_close(a, b, tol=1e-5):
+    """Equal JSON, numbers within ``tol``."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert_close(a[key], b[key], tol)
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_close(x, y, tol)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, abs=tol)
+    else:
+        assert a == b
+
+
+def test_onnx_equals_torch_on_every_task(tiny_env, tmp_path):
+    torch_service, onnx_service = services(tiny_env, tmp_path)
+    for text in TEXTS:
+        assert_close(onnx_service.detect(text).to_json(), torch_service.detect(text).to_json())
+        assert_close(onnx_service.tag(text, "simple").to_json(), torch_service.tag(text, "simple").to_json())
+        assert_close(
+            onnx_service.classify("emotion", text).to_json(),
+            {**torch_service.classify("emotion", text).to_json()},
+        )
+        assert_close(
+            onnx_service.answer("Who worked?", text, top_k=5).to_json(),
+            torch_service.answer("Who worked?", text, top_k=5).to_json(),
+        )
+    assert_close(
+        onnx_service.classify("nli", TEXTS[0], TEXTS[1]).to_json(),
+        torch_service.classify("nli", TEXTS[0], TEXTS[1]).to_json(),
+    )
+    assert onnx_service.card("discriminator")["backend"].startswith("ONNX Runtime CPU fp32")
+    assert torch_service.card("discriminator")["backend"] == "PyTorch cpu fp32"
+
+
+def test_export_is_cached_and_reused_on_the_next_start(tiny_env, tmp_path):
+    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_BACKEND": "onnx"}
+    first = ModelService(environ=environ)
+    first.detect("The chef.")
+    assert "exported now" in first.card("discriminator")["backend"]
+    exports = sorted(p.parent.name for p in tmp_path.glob("*/model.onnx"))
+    assert len(exports) == 1
+    second = ModelService(environ=environ)
+    second.detect("The chef.")
+    assert "cached export" in second.card("discriminator")["backend"]
+    assert sorted(p.parent.name for p in tmp_path.glob("*/model.onnx")) == exports
+
+
+def test_failed_export_falls_back_to_torch_and_says_so(tiny_env, tmp_path, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(backends, "export_onnx", broken)
+    service = ModelService(
+        environ={**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_BACKEND": "onnx"}
+    )
+    with caplog.at_level(logging.WARNING):
+        result = service.detect("The chef cooked.")
+    assert result.tokens
+    backend = service.card("discriminator")["backend"]
+    assert backend.startswith("PyTorch") and "fallback" in backend and "exporter exploded" in backend
+    assert "ONNX backend failed" in caplog.text
+
+
+def test_int8_mode_is_opt_in_and_reports_its_agreement(tiny_env, tmp_path):
+    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_INT8": "1"}
+    int8 = ModelService(environ=environ)
+    fp32 = ModelService(environ={**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path)})
+    text = TEXTS[1]
+    a, b = int8.detect(text).to_json(), fp32.detect(text).to_json()
+    backend = int8.card("discriminator")["backend"]
+    assert "int8" in backend and "vs fp32" in backend
+    assert "int8" not in fp32.card("discriminator")["backend"]
+    # int8 changes the numbers a little (the card shows by how much), not the tokens
+    assert [t["text"] for t in a["tokens"]] == [t["text"] for t in b["tokens"]]
+    differences = [
+        abs(x["probability"] - y["probability"]) for x, y in zip(a["tokens"], b["tokens"], strict=True)
+    ]
+    assert max(differences) < 0.05
+
+
+def test_backend_choice_from_environment(tmp_path):
+    assert BackendChoice.from_environ({}).backend == "auto"
+    choice = BackendChoice.from_environ(
+        {"ELECTRA_DEMO_BACKEND": "Torch", "ELECTRA_DEMO_CACHE": str(tmp_path)}
+    )
+    assert choice.backend == "torch" and choice.cache_dir == tmp_path and not choice.int8
+    with pytest.raises(ValueError, match="ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got 'tpu'"):
+        BackendChoice.from_environ({"ELECTRA_DEMO_BACKEND": "tpu"})
+
+
+# ---- batching ------------------------------------------------------------------------------
+def echo(inputs):
+    """A stand-in model: per-token output = id * 10 + token type; one 'pooled' value per row."""
+    ids = inputs["input_ids"]
+    return {"logits": ids * 10 + inputs["token_type_ids"], "pooled": ids.sum(axis=1)}
+
+
+def test_pad_rows():
+    padded = pad_rows([([5, 6, 7], [0, 1, 1]), ([8], [0])], pad_id=0)
+    assert padded["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert padded["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert padded["token_type_ids"].tolist() == [[0, 1, 1], [0, 0, 0]]
+
+
+def test_plan_batches_sorts_by_length_and_caps_size():
+    assert plan_batches([5, 100, 7, 90, 6], max_rows=2, max_tokens=1000) == [[0, 4], [2, 3], [1]]
+    assert plan_batches([10, 10, 10], max_rows=8, max_tokens=20) == [[0, 1], [2]]
+
+
+def test_run_rows_cuts_each_row_back_to_its_length():
+    rows = [([1, 2, 3], [0, 0, 1]), ([4], [0]), ([5, 6], [1, 1])]
+    outputs = run_rows(echo, rows, per_token=True, pad_id=0, max_rows=8, max_tokens=100)
+    assert [o["logits"].tolist() for o in outputs] == [[10, 20, 31], [40], [51, 61]]
+
+
+def test_micro_batcher_merges_concurrent_callers_and_keeps_answers_apart():
+    calls = []
+
+    def slow(inputs):
+        calls.append(inputs["input_ids"].shape[0])
+        time.sleep(0.05)
+        return echo(inputs)
+
+    batcher = MicroBatcher(slow, per_token=True, max_rows=16)
+    results = {}
+
+    def caller(k):
+        results[k] = batcher.run([([k, k + 1], [0, 0])])[0]["logits"].tolist()
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {k: [k * 10, (k + 1) * 10] for k in range(1, 9)}
+    assert len(calls) < 8 and max(calls) > 1  # some requests rode together
+
+
+def test_one_failing_request_fails_alone():
+    def fragile(inputs):
+        time.sleep(0.02)
+        if (inputs["input_ids"] == 666).any():
+            raise RuntimeError("out of memory (simulated)")
+        return echo(inputs)
+
+    batcher = MicroBatcher(fragile, per_token=True)
+    outcomes = {}
+
+    def caller(k):
+        try:
+            outcomes[k] = batcher.run([([k], [0])])[0]["logits"].tolist()
+        except RuntimeError as error:
+            outcomes[k] = str(error)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in (1, 2, 666, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == {1: [10], 2: [20], 3: [30], 666: "out of memory (simulated)"}
+
+
+def test_concurrent_requests_get_what_they_would_get_alone(service):
+    texts = [f"{TEXTS[i % len(TEXTS)]} {'word ' * i}" for i in range(8)]
+    alone = [service.detect(t).to_json() for t in texts]
+    together: dict[int, dict] = {}
+
+    def caller(i):
+        together[i] = service.detect(texts[i]).to_json()
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(len(texts)):
+        assert_close(together[i], alone[i])
+    assert np.isfinite([t["probability"] for t in together[0]["tokens"]]).all()
