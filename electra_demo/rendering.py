@@ -202,3 +202,20 @@ def answer_summary(result: AnswerResult) -> str:
     if result.model.random_weights:
         lines.insert(0, RANDOM_WEIGHTS_NOTICE)
     return "\n\n".join(lines)
+
+
+# ---- model status -----------------------------------------------------------------------------
+def status_table(cards: dict[str, dict[str, Any]]) -> str:
+    """Which models are loaded, loading or failed, and on which backend (registry data only)."""
+    lines = ["| slot | checkpoint | state | backend |", "|---|---|---|---|"]
+    for name, card in cards.items():
+        state = card["state"]
+        if state.startswith("failed"):
+            state = "❌ failed (see the tab's message)"
+        elif state == "loaded":
+            state = "✅ loaded"
+        elif state == "loading":
+            state = "⏳ loading"
+        source = card["id"] + (" (overridden)" if card["overridden"] else "")
+        lines.append(f"| {name} | `{source}` | {state} | {card.get('backend') or '-'} |")
+    return "\n".join(lines)

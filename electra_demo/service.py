@@ -235,6 +235,7 @@ class ModelService:
         self.device = torch.device(device) if device else pick_device()
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
+        self._loading: set[str] = set()
         self._locks = {name: threading.Lock() for name in config.REGISTRY}
         self.backend_choice = BackendChoice.from_environ(os.environ if environ is None else environ)
         # ZeroGPU lends the GPU to the request's own thread: no batching worker there
@@ -245,16 +246,33 @@ class ModelService:
         return config.resolve(name, self._environ)
 
     def status(self) -> dict[str, str]:
-        """Each slot's state: not loaded, loaded, or failed (with the reason)."""
+        """Each slot's state: not loaded, loading, loaded, or failed (with the reason)."""
         out = {}
         for name in config.REGISTRY:
             if name in self._models:
                 out[name] = "loaded"
+            elif name in self._loading:
+                out[name] = "loading"
             elif name in self._errors:
                 out[name] = "failed: " + self._errors[name]
             else:
                 out[name] = "not loaded"
         return out
+
+    def fingerprint(self) -> str:
+        """Identifies what this service would run: every slot's source and the backend."""
+        import hashlib
+
+        parts = [(n, self.resolve(n).source, self.resolve(n).revision) for n in config.REGISTRY]
+        parts.append(("backend", self.backend_choice.backend, self.backend_choice.int8))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    def examples_cache_dir(self) -> Path:
+        """Where Gradio caches example outputs for exactly these checkpoints."""
+        return self.backend_choice.cache_dir.parent / "examples" / self.fingerprint()
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._models
 
     def load(self, name: str) -> LoadedModel:
         loaded = self._models.get(name)
@@ -264,11 +282,14 @@ class ModelService:
             loaded = self._models.get(name)
             if loaded is None:
                 resolved = self.resolve(name)
+                self._loading.add(name)
                 try:
                     loaded = self._load_checkpoint(resolved)
                 except ModelUnavailable as error:
                     self._errors[name] = str(error)
                     raise
+                finally:
+                    self._loading.discard(name)
                 self._errors.pop(name, None)
                 self._models[name] = loaded
                 log.info("loaded %s from %s on %s", name, resolved.source, self.device)

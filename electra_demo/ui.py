@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
-from . import config, rendering
+from . import config, links, rendering
 from .processing import InputError
 from .service import ModelService, ModelUnavailable
 
@@ -30,6 +31,49 @@ INTRO = (
     "checkpoints fine-tuned for sentiment, emotion, NLI and named entities."
 )
 CSS = ".electra-summary p { margin: 0.2em 0; }"
+# Turns the "?tab=..." query from the server into a full link and tries the clipboard. On Spaces
+# the app runs in an iframe on *.hf.space: the link points at that page, which opens directly.
+COPY_LINK_JS = """(query) => {
+  if (!query) { return query; }
+  const url = window.location.origin + window.location.pathname + query;
+  try { navigator.clipboard.writeText(url).catch(() => {}); } catch (e) {}
+  return url;
+}"""
+
+EXAMPLES: dict[str, list[list[Any]]] = {
+    "detect": [
+        ["I drank a cup of hot keyboard with my breakfast this morning.", 0.5],
+        ["The quick brown fox jumps over the lazy dog.", 0.5],
+        ["The chef cooked the meal in the kitchen and served it to the galaxy.", 0.5],
+    ],
+    "corrupt": [
+        ["The chef cooked a delicious meal for the guests in the small kitchen.", 0.15, 0],
+        ["Paris is the capital of France and one of the most visited cities in the world.", 0.3, 7],
+    ],
+    "classify": [
+        ["sentiment", "A moving, beautifully acted film that stays with you.", ""],
+        ["emotion", "I can't believe they threw me a surprise party!", ""],
+        ["nli", "A man is playing a guitar on a crowded stage.", "A person is performing music."],
+    ],
+    "tag": [
+        ["Marie Curie worked at the University of Paris with Pierre Curie.", "simple"],
+        ["Google released ELECTRA at ICLR 2020 in Addis Ababa, Ethiopia.", "first"],
+    ],
+    "qa": [
+        [
+            "Where was Marie Curie born?",
+            "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
+            "University of Paris, where she studied radioactivity with Pierre Curie.",
+            3,
+        ],
+        [
+            "When did Marie Curie win the Nobel Prize in Chemistry?",
+            "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
+            "University of Paris, where she studied radioactivity with Pierre Curie.",
+            3,
+        ],
+    ],
+}
 
 
 def launch_kwargs() -> dict[str, Any]:
@@ -66,9 +110,31 @@ def user_errors(fn: Callable) -> Callable:
 
 def build_demo(service: ModelService) -> gr.Blocks:
     """The whole app around one model service; loads no model until a request needs it."""
+    # cached example outputs are kept per set of checkpoints, so changing a slot never shows
+    # another model's answers
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(service.examples_cache_dir())
+
+    def examples(tab: str) -> gr.Examples:
+        """Curated examples; their outputs are cached lazily (on first click), per checkpoints."""
+        width = len(EXAMPLES[tab][0])
+        return gr.Examples(
+            EXAMPLES[tab],
+            inputs[tab][:width],
+            outputs[tab],
+            fn=handlers[tab],
+            cache_examples=True,
+            cache_mode="lazy",
+            api_visibility="private",
+        )
+
+    def announce(progress: gr.Progress, names: list[str]) -> None:
+        """Say in the waiting tab that a model loads on first use (download and load)."""
+        missing = [name for name in names if not service.is_loaded(name)]
+        if missing:
+            progress(0, desc=f"Loading {' and '.join(missing)} (first use: download and load)...")
 
     @user_errors
-    def detect(text: str, threshold: float = config.DEFAULT_THRESHOLD):
+    def detect(text: str, threshold: float = config.DEFAULT_THRESHOLD, progress=gr.Progress(track_tqdm=True)):
         """Score every token of a text with ELECTRA's discriminator: P(the token was replaced).
 
         Args:
@@ -82,6 +148,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
             {"tokens": [{"text", "start", "end", "probability", "replaced"}], "words": [same
             keys], "threshold"}, where text == input[start:end].
         """
+        announce(progress, ["discriminator"])
         result = service.detect(text, threshold)
         return (
             rendering.token_highlights(result),
@@ -92,7 +159,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
         )
 
     @user_errors
-    def corrupt(text: str, fraction: float = config.DEFAULT_FRACTION, seed: int = config.DEFAULT_SEED):
+    def corrupt(
+        text: str,
+        fraction: float = config.DEFAULT_FRACTION,
+        seed: int = config.DEFAULT_SEED,
+        progress=gr.Progress(track_tqdm=True),
+    ):
         """Corrupt a text with ELECTRA's generator, then detect the replacements.
 
         Args:
@@ -108,6 +180,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
             corrupted text), "tokens": [as in /detect], "metrics": {"precision", "recall",
             "f1", "auc"}} (a metric is null where undefined).
         """
+        announce(progress, ["generator", "discriminator"])
         result = service.corrupt(text, fraction, seed)
         return (
             rendering.corrupt_original(result),
@@ -118,7 +191,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
         )
 
     @user_errors
-    def classify(head: str, text: str, text_pair: str = ""):
+    def classify(head: str, text: str, text_pair: str = "", progress=gr.Progress(track_tqdm=True)):
         """Classify a text with a fine-tuned ELECTRA head: every class with its probability.
 
         Args:
@@ -131,11 +204,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
             The class probabilities, a summary, and JSON {"head", "model", "labels": [{"label",
             "score"}] highest first, "truncated": bool}.
         """
+        announce(progress, [head] if head in config.CLASSIFY_HEADS else [])
         result = service.classify(head, text, text_pair)
         return rendering.label_scores(result), rendering.classify_summary(result), result.to_json()
 
     @user_errors
-    def tag(text: str, aggregation: str = config.DEFAULT_AGGREGATION):
+    def tag(text: str, aggregation: str = config.DEFAULT_AGGREGATION, progress=gr.Progress(track_tqdm=True)):
         """Find named entities (people, organisations, places, misc.) with a CoNLL-03 ELECTRA.
 
         Args:
@@ -148,6 +222,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
             The text with entities highlighted, a summary, a table, and JSON {"entities":
             [{"text", "label", "score", "start", "end"}]} with text == input[start:end].
         """
+        announce(progress, ["ner"])
         result = service.tag(text, aggregation)
         return (
             rendering.entity_highlights(result),
@@ -165,6 +240,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
         handle_impossible_answer: bool = True,
         max_seq_len: int = config.QA_MAX_SEQ_LEN,
         doc_stride: int = config.QA_DOC_STRIDE,
+        progress=gr.Progress(track_tqdm=True),
     ):
         """Answer a question from a context (SQuAD 2.0 style), highlighting the span.
 
@@ -185,6 +261,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
             "handle_impossible_answer"}} with text == context[start:end] (the empty answer has
             start = end = 0).
         """
+        announce(progress, ["qa"])
         result = service.answer(
             question, context, top_k, max_answer_len, handle_impossible_answer, max_seq_len, doc_stride
         )
@@ -200,12 +277,57 @@ def build_demo(service: ModelService) -> gr.Blocks:
         card = rendering.model_card(service.card(head)) if slot else ""
         return gr.update(visible=bool(slot and slot.pair)), card
 
+    def status_panel() -> str:
+        return rendering.status_table({name: service.card(name) for name in config.REGISTRY})
+
+    def copy_link(tab: str) -> Callable:
+        def make(*values):
+            try:
+                return links.make_link(tab, dict(zip(link_names[tab], values, strict=True))), ""
+            except InputError as error:
+                return "", f"⚠️ {error}"
+
+        return make
+
+    handlers: dict[str, Callable] = {
+        "detect": detect,
+        "corrupt": corrupt,
+        "classify": classify,
+        "tag": tag,
+        "qa": answer,
+    }
+    link_names = {tab: [name for name, _ in spec.params] for tab, spec in links.TABS.items()}
+    inputs: dict[str, list[gr.components.Component]] = {}
+    outputs: dict[str, list[gr.components.Component]] = {}
+
+    def link_controls(tab: str) -> None:
+        with gr.Row():
+            button = gr.Button("Copy link", size="sm", scale=0, elem_id=f"{tab}-copy-link")
+            url = gr.Textbox(
+                label="Link",
+                placeholder="A link to these inputs appears here",
+                scale=4,
+                interactive=False,
+                buttons=["copy"],
+                elem_id=f"{tab}-link",
+            )
+        message = gr.Markdown(elem_id=f"{tab}-link-message")
+        button.click(copy_link(tab), inputs[tab], [url, message], api_visibility="private", queue=False).then(
+            None, url, url, js=COPY_LINK_JS, api_visibility="private", queue=False
+        )
+
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
         if any(service.card(name)["random_weights"] for name in config.REGISTRY):
             gr.Markdown(rendering.RANDOM_WEIGHTS_NOTICE, elem_id="random-weights-banner")
+        link_notice = gr.Markdown(elem_id="link-notice")
+        with gr.Accordion("Models: loaded, loading or failed", open=False):
+            status = gr.Markdown(status_panel(), elem_id="model-status")
+            gr.Button("Refresh", size="sm").click(
+                status_panel, None, status, api_visibility="private", queue=False
+            )
 
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Replaced tokens", id="detect"):
                 gr.Markdown(rendering.model_card(service.card("discriminator")), elem_classes="model-card")
                 with gr.Row():
@@ -244,10 +366,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
                         headers=rendering.TOKEN_COLUMNS, label="Per-token scores", interactive=False
                     )
                     d_json = gr.JSON(label="JSON")
-                d_inputs = [d_text, d_threshold]
-                d_outputs = [d_tokens, d_words, d_summary, d_table, d_json]
-                d_button.click(detect, d_inputs, d_outputs, api_name="detect")
-                d_text.submit(detect, d_inputs, d_outputs, api_visibility="private")
+                inputs["detect"] = [d_text, d_threshold]
+                outputs["detect"] = [d_tokens, d_words, d_summary, d_table, d_json]
+                d_button.click(detect, inputs["detect"], outputs["detect"], api_name="detect")
+                d_text.submit(detect, inputs["detect"], outputs["detect"], api_visibility="private")
+                examples("detect")
+                link_controls("detect")
 
             with gr.Tab("Corrupt & detect", id="corrupt"):
                 gr.Markdown(
@@ -293,12 +417,11 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 )
                 with gr.Accordion("JSON", open=False):
                     c_json = gr.JSON(label="JSON")
-                c_button.click(
-                    corrupt,
-                    [c_text, c_fraction, c_seed],
-                    [c_original, c_corrupted, c_view, c_summary, c_json],
-                    api_name="corrupt",
-                )
+                inputs["corrupt"] = [c_text, c_fraction, c_seed]
+                outputs["corrupt"] = [c_original, c_corrupted, c_view, c_summary, c_json]
+                c_button.click(corrupt, inputs["corrupt"], outputs["corrupt"], api_name="corrupt")
+                examples("corrupt")
+                link_controls("corrupt")
 
             with gr.Tab("Classify", id="classify"):
                 first = config.CLASSIFY_HEADS[0]
@@ -325,10 +448,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
                         k_label = gr.Label(label="Class probabilities", elem_id="classify-label")
                 with gr.Accordion("JSON", open=False):
                     k_json = gr.JSON(label="JSON")
-                k_head.change(head_changed, k_head, [k_pair, k_card], api_visibility="private")
-                k_button.click(
-                    classify, [k_head, k_text, k_pair], [k_label, k_summary, k_json], api_name="classify"
-                )
+                inputs["classify"] = [k_head, k_text, k_pair]
+                outputs["classify"] = [k_label, k_summary, k_json]
+                k_head.change(head_changed, k_head, [k_pair, k_card], api_visibility="private", queue=False)
+                k_button.click(classify, inputs["classify"], outputs["classify"], api_name="classify")
+                examples("classify")
+                link_controls("classify")
 
             with gr.Tab("Entities", id="tag"):
                 gr.Markdown(rendering.model_card(service.card("ner")), elem_classes="model-card")
@@ -341,6 +466,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                             value=config.DEFAULT_AGGREGATION,
                             label="Aggregation strategy",
                             info="How WordPiece predictions merge into entities (transformers' definitions).",
+                            elem_id="tag-aggregation",
                         )
                         t_button = gr.Button("Find entities", variant="primary", elem_id="tag-run")
                 t_summary = gr.Markdown(elem_classes="electra-summary", elem_id="tag-summary")
@@ -355,9 +481,11 @@ def build_demo(service: ModelService) -> gr.Blocks:
                         headers=rendering.ENTITY_COLUMNS, label="Entities", interactive=False
                     )
                     t_json = gr.JSON(label="JSON")
-                t_button.click(
-                    tag, [t_text, t_aggregation], [t_entities, t_summary, t_table, t_json], api_name="tag"
-                )
+                inputs["tag"] = [t_text, t_aggregation]
+                outputs["tag"] = [t_entities, t_summary, t_table, t_json]
+                t_button.click(tag, inputs["tag"], outputs["tag"], api_name="tag")
+                examples("tag")
+                link_controls("tag")
 
             with gr.Tab("Question answering", id="qa"):
                 gr.Markdown(rendering.model_card(service.card("qa")), elem_classes="model-card")
@@ -409,10 +537,50 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 )
                 with gr.Accordion("JSON", open=False):
                     q_json = gr.JSON(label="JSON")
-                q_button.click(
-                    answer,
-                    [q_question, q_context, q_top_k, q_max_len, q_impossible, q_window, q_stride],
-                    [q_highlight, q_summary, q_table, q_json],
-                    api_name="answer",
+                inputs["qa"] = [q_question, q_context, q_top_k, q_max_len, q_impossible, q_window, q_stride]
+                outputs["qa"] = [q_highlight, q_summary, q_table, q_json]
+                q_button.click(answer, inputs["qa"], outputs["qa"], api_name="answer")
+                examples("qa")
+                link_controls("qa")
+
+        all_inputs = [c for tab in links.TABS for c in inputs[tab]]
+        all_outputs = [c for tab in links.TABS for c in outputs[tab]]
+
+        def open_link(request: gr.Request):
+            """Select the tab a link names, fill its inputs and run it (UI only, not an API)."""
+            parsed = links.parse_link(dict(request.query_params) if request else {})
+            notices = list(parsed.notices)
+            updates: list[Any] = [gr.update() for _ in all_inputs + all_outputs]
+            if parsed.tab is None:
+                return [gr.Tabs(), *updates, "\n\n".join(f"⚠️ {n}" for n in notices)]
+            tab = parsed.tab
+            position = {id(c): i for i, c in enumerate(all_inputs + all_outputs)}
+            for component, name in zip(inputs[tab], link_names[tab], strict=True):
+                if name in parsed.values:
+                    updates[position[id(component)]] = parsed.values[name]
+            if tab == "classify":
+                head = parsed.values.get("head", config.CLASSIFY_HEADS[0])
+                updates[position[id(k_pair)]] = gr.update(
+                    value=parsed.values.get("text_pair", ""), visible=config.REGISTRY[head].pair
                 )
+            if parsed.runnable:
+                defaults = [c.value for c in inputs[tab]]
+                args = [
+                    parsed.values.get(name, default)
+                    for name, default in zip(link_names[tab], defaults, strict=True)
+                ]
+                try:
+                    results = handlers[tab](*args)
+                except gr.Error as error:
+                    notices.append(f"The link's inputs could not be run: {error.message}")
+                else:
+                    for component, value in zip(outputs[tab], results, strict=True):
+                        updates[position[id(component)]] = value
+            return [gr.Tabs(selected=tab), *updates, "\n\n".join(f"⚠️ {n}" for n in notices)]
+
+        demo.load(
+            open_link, None, [tabs, *all_inputs, *all_outputs, link_notice], api_visibility="private"
+        ).then(status_panel, None, status, api_visibility="private", queue=False)
+        for dependency in (d_button, c_button, k_button, t_button, q_button):
+            dependency.click(status_panel, None, status, api_visibility="private", queue=False)
     return demo
