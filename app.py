@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="inference backend (default: $ELECTRA_DEMO_BACKEND or auto: ONNX Runtime on a CPU)",
     )
     parser.add_argument("--int8", action="store_true", help="int8 ONNX Runtime on the CPU (off by default)")
+    parser.add_argument(
+        "--mcp", action="store_true", help="also serve the endpoints as MCP tools (or GRADIO_MCP_SERVER=True)"
+    )
     return parser.parse_args(argv)
 
 
@@ -67,4 +70,10 @@ if __name__ == "__main__":
     environ = environ_for(args, os.environ)
     if environ != dict(os.environ):
         demo = create_app(environ)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
+        **launch_kwargs(),
+    )

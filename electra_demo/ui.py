@@ -138,10 +138,8 @@ def build_demo(service: ModelService) -> gr.Blocks:
         """Score every token of a text with ELECTRA's discriminator: P(the token was replaced).
 
         Args:
-            text: The text to check, up to 20,000 characters. Longer than 512 tokens is fine: it
-                is covered by overlapping windows.
-            threshold: A token or word counts as replaced when its probability is above this
-                (0 to 1, default 0.5).
+            text: The text to check (up to 20,000 characters; long texts are scored in windows).
+            threshold: A token or word is flagged as replaced above this probability (0-1, default 0.5).
 
         Returns:
             Token highlights, word highlights, a summary, a per-token table, and JSON
@@ -169,8 +167,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
 
         Args:
             text: The text to corrupt, up to 20,000 characters.
-            fraction: The fraction of words to mask and let the generator replace (0 to 1,
-                default 0.15; at least one word when above 0).
+            fraction: Fraction of words the generator replaces (0-1, default 0.15; at least one if > 0).
             seed: A whole number; the same seed gives the same corruption.
 
         Returns:
@@ -196,8 +193,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
 
         Args:
             head: Which head: "sentiment" (SST-2), "emotion", or "nli" (MNLI, a sentence pair).
-            text: The text to classify (for "nli", the premise), up to 20,000 characters; text
-                beyond the model's 512 tokens is truncated and the reply says so.
+            text: The text to classify (for "nli" the premise); past 512 tokens it is truncated.
             text_pair: For "nli" only, the hypothesis; leave empty for the other heads.
 
         Returns:
@@ -213,10 +209,8 @@ def build_demo(service: ModelService) -> gr.Blocks:
         """Find named entities (people, organisations, places, misc.) with a CoNLL-03 ELECTRA.
 
         Args:
-            text: The text to tag, up to 20,000 characters; long texts are tagged completely in
-                overlapping windows.
-            aggregation: How WordPiece predictions become entities, as transformers defines it:
-                "none", "simple" (default), "first", "average" or "max".
+            text: The text to tag (up to 20,000 characters; long texts are tagged in windows).
+            aggregation: How word pieces merge into entities: none, simple (default), first, average, max.
 
         Returns:
             The text with entities highlighted, a summary, a table, and JSON {"entities":
@@ -246,8 +240,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
 
         Args:
             question: The question, up to 64 tokens.
-            context: The text to search, up to 50,000 characters; longer than one window is
-                split into overlapping windows and every window is searched.
+            context: The text to search (up to 50,000 characters); every window of it is searched.
             top_k: How many candidate answers to return (1 to 20, default 3).
             max_answer_len: The longest answer considered, in tokens (default 15).
             handle_impossible_answer: Whether "no answer" may win, as in SQuAD 2.0 (default true).
