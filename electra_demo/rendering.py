@@ -219,3 +219,48 @@ def status_table(cards: dict[str, dict[str, Any]]) -> str:
         source = card["id"] + (" (overridden)" if card["overridden"] else "")
         lines.append(f"| {name} | `{source}` | {state} | {card.get('backend') or '-'} |")
     return "\n".join(lines)
+
+
+# ---- batch files ------------------------------------------------------------------------------
+PREVIEW_ROWS = 20
+
+
+def batch_summary(task: str, rows: int, failed: int, card: dict[str, Any]) -> str:
+    lines = [
+        f"**{rows - failed} of {rows} rows done** with `{task}` on `{card['id']}`"
+        + (f"; {failed} failed (see their `error` column)." if failed else ".")
+    ]
+    if card["random_weights"]:
+        lines.insert(0, RANDOM_WEIGHTS_NOTICE)
+    return "\n\n".join(lines)
+
+
+def batch_preview(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first rows, as text: inputs, then a short result or the error."""
+    headers = ["row", "input", "result"]
+    data = []
+    for record in records[:PREVIEW_ROWS]:
+        inputs = " | ".join(
+            str(record[k]) for k in ("text", "text_pair", "question", "context") if k in record
+        )
+        if record.get("error"):
+            result = "error: " + record["error"]
+        elif "labels" in record:
+            result = f"{record['labels'][0]['label']} ({record['labels'][0]['score']:.3f})"
+        elif "entities" in record:
+            result = ", ".join(f"{e['text']} ({e['label']})" for e in record["entities"][:5]) or "(none)"
+        elif "answers" in record:
+            result = (
+                "(no answer)"
+                if record["no_answer"]
+                else (record["answers"][0]["text"] if record["answers"] else "")
+            )
+        elif "words" in record:
+            flagged = [w["text"] for w in record["words"] if w["replaced"]]
+            result = f"{len(flagged)} words look replaced" + (
+                ": " + ", ".join(flagged[:5]) if flagged else ""
+            )
+        else:
+            result = ""
+        data.append([record["row"], inputs[:200], result[:200]])
+    return {"headers": headers, "data": data}

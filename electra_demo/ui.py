@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
+from . import batch as batch_files
 from . import config, links, rendering
 from .processing import InputError
 from .service import ModelService, ModelUnavailable
@@ -77,8 +79,9 @@ EXAMPLES: dict[str, list[list[Any]]] = {
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Settings that Gradio 6 takes in ``launch()`` rather than ``Blocks()``."""
-    return {"theme": gr.themes.Soft(), "css": CSS}
+    """Settings that Gradio 6 takes in ``launch()`` rather than ``Blocks()``; uploads are
+    capped at the batch tab's limit, and no extra paths are served (no ``allowed_paths``)."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "max_file_size": batch_files.MAX_FILE_BYTES}
 
 
 def configure_queue(demo: gr.Blocks) -> gr.Blocks:
@@ -264,6 +267,88 @@ def build_demo(service: ModelService) -> gr.Blocks:
             rendering.answer_rows(result),
             result.to_json(),
         )
+
+    def batch_columns(file: str | None):
+        """After an upload: offer the file's columns in the column pickers (UI only)."""
+        if not file:
+            return [gr.update(choices=[], value=None)] * 4 + [""]
+        try:
+            table = batch_files.read_table(file, os.path.basename(file))
+        except InputError as error:
+            return [gr.update(choices=[], value=None)] * 4 + [f"⚠️ {error}"]
+        columns = table.columns
+
+        def pick(*names: str) -> str | None:
+            return next((c for c in columns if c.lower() in names), None)
+
+        text = pick("text", "sentence", "premise") or (columns[0] if len(columns) == 1 else None)
+        return [
+            gr.update(choices=columns, value=text),
+            gr.update(choices=["", *columns], value=pick("text_pair", "hypothesis") or ""),
+            gr.update(choices=columns, value=pick("question")),
+            gr.update(choices=columns, value=pick("context")),
+            f"{len(table.rows)} rows, columns: {', '.join(columns)}.",
+        ]
+
+    @user_errors
+    def batch(
+        file: str | None,
+        task: str = "detect",
+        text_column: str | None = None,
+        pair_column: str | None = None,
+        question_column: str | None = None,
+        context_column: str | None = None,
+        head: str = config.CLASSIFY_HEADS[0],
+        aggregation: str = config.DEFAULT_AGGREGATION,
+        threshold: float = config.DEFAULT_THRESHOLD,
+        top_k: int = config.QA_TOP_K,
+        progress=gr.Progress(),
+    ):
+        """Run a whole file through one task; download the results as CSV and JSONL.
+
+        Args:
+            file: A CSV (with a header), JSONL or TXT (one text per line) file: up to 500 rows, 2 MB.
+            task: One of detect, classify, tag, answer.
+            text_column: The column holding the texts (detect, classify, tag); default "text".
+            pair_column: For classify with the nli head, the column holding the hypotheses.
+            question_column: For answer, the column holding the questions.
+            context_column: For answer, the column holding the contexts.
+            head: For classify: sentiment, emotion or nli.
+            aggregation: For tag: none, simple, first, average or max.
+            threshold: For detect: the probability above which a token counts as replaced.
+            top_k: For answer: how many answers per row.
+
+        Returns:
+            A summary, a preview of the first rows, and the results as CSV and JSONL files with the
+            same fields as the API's JSON, one row per input row (a failed row has an "error").
+        """
+        if not file:
+            raise InputError("Please upload a CSV, JSONL or TXT file first.")
+        table = batch_files.read_table(file, os.path.basename(file))
+        job = batch_files.plan_job(
+            table,
+            task,
+            text_column=text_column or None,
+            pair_column=pair_column or None,
+            question_column=question_column or None,
+            context_column=context_column or None,
+            head=head,
+            aggregation=aggregation,
+            threshold=threshold,
+            top_k=top_k,
+        )
+        records = batch_files.run_job(job, service, lambda done, total: progress((done, total), unit="rows"))
+        directory = tempfile.mkdtemp(prefix="electra-batch-")
+        csv_path, jsonl_path = batch_files.write_outputs(records, directory, task=task)
+        failed = sum(1 for r in records if r.get("error"))
+        return (
+            rendering.batch_summary(task, len(records), failed, service.card(batch_slot(task, head))),
+            rendering.batch_preview(records),
+            [str(csv_path), str(jsonl_path)],
+        )
+
+    def batch_slot(task: str, head: str) -> str:
+        return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
 
     def head_changed(head: str):
         slot = config.REGISTRY.get(head)
@@ -535,6 +620,92 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 q_button.click(answer, inputs["qa"], outputs["qa"], api_name="answer")
                 examples("qa")
                 link_controls("qa")
+
+            with gr.Tab("Batch", id="batch"):
+                gr.Markdown(
+                    "Upload a **CSV** (with a header row), **JSONL** or **TXT** file (one text per line): "
+                    f"up to {batch_files.MAX_ROWS:,} rows and {batch_files.MAX_FILE_BYTES / 1e6:g} MB. "
+                    "Pick a task and the columns it reads; results download as CSV and JSONL with the "
+                    "API's fields, one row per input row (a row that fails gets an `error`; the "
+                    "others still come out)."
+                )
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        b_file = gr.File(
+                            label="File",
+                            file_types=[".csv", ".jsonl", ".txt", ".tsv", ".ndjson"],
+                            type="filepath",
+                            elem_id="batch-file",
+                        )
+                        b_info = gr.Markdown(elem_id="batch-info")
+                    with gr.Column(scale=3):
+                        b_task = gr.Radio(
+                            list(batch_files.TASKS), value="detect", label="Task", elem_id="batch-task"
+                        )
+                        with gr.Row():
+                            b_text = gr.Dropdown([], label="Text column", allow_custom_value=True)
+                            b_pair = gr.Dropdown(
+                                [], label="Second text column (nli)", allow_custom_value=True
+                            )
+                        with gr.Row():
+                            b_question = gr.Dropdown(
+                                [], label="Question column (answer)", allow_custom_value=True
+                            )
+                            b_context = gr.Dropdown(
+                                [], label="Context column (answer)", allow_custom_value=True
+                            )
+                        with gr.Row():
+                            b_head = gr.Dropdown(
+                                list(config.CLASSIFY_HEADS),
+                                value=config.CLASSIFY_HEADS[0],
+                                label="Head (classify)",
+                            )
+                            b_aggregation = gr.Dropdown(
+                                list(config.AGGREGATIONS),
+                                value=config.DEFAULT_AGGREGATION,
+                                label="Aggregation (tag)",
+                            )
+                            b_threshold = gr.Slider(
+                                0, 1, value=config.DEFAULT_THRESHOLD, step=0.01, label="Threshold (detect)"
+                            )
+                            b_top_k = gr.Slider(
+                                1,
+                                config.QA_MAX_TOP_K,
+                                value=config.QA_TOP_K,
+                                step=1,
+                                label="Answers (answer)",
+                            )
+                        b_button = gr.Button("Run the file", variant="primary", elem_id="batch-run")
+                b_summary = gr.Markdown(elem_classes="electra-summary", elem_id="batch-summary")
+                b_files = gr.File(
+                    label="Results (CSV and JSONL)", file_count="multiple", elem_id="batch-results"
+                )
+                b_preview = gr.Dataframe(label="First rows", interactive=False, elem_id="batch-preview")
+                b_file.change(
+                    batch_columns,
+                    b_file,
+                    [b_text, b_pair, b_question, b_context, b_info],
+                    api_visibility="private",
+                    queue=False,
+                )
+                b_button.click(
+                    batch,
+                    [
+                        b_file,
+                        b_task,
+                        b_text,
+                        b_pair,
+                        b_question,
+                        b_context,
+                        b_head,
+                        b_aggregation,
+                        b_threshold,
+                        b_top_k,
+                    ],
+                    [b_summary, b_preview, b_files],
+                    api_name="batch",
+                    concurrency_limit=1,  # one file at a time, so a big job cannot crowd out the tabs
+                )
 
         all_inputs = [c for tab in links.TABS for c in inputs[tab]]
         all_outputs = [c for tab in links.TABS for c in outputs[tab]]

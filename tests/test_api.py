@@ -133,7 +133,7 @@ def test_tag_over_http(client, service):
 
 def test_head_helpers_are_not_in_the_api(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag", "/answer"}
+    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag", "/answer", "/batch"}
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
         "head",
         "text",
@@ -162,3 +162,51 @@ def test_answer_over_http(client, service):
 def test_answer_errors_are_clean(client):
     with pytest.raises(AppError, match="question: it is empty"):
         client.predict("", "Paris is big.", 3, api_name="/answer")
+
+
+def test_batch_file_over_http(client, service, tmp_path):
+    """Upload a CSV through the API, get CSV and JSONL back with one record per row."""
+    import csv
+    import json
+
+    from gradio_client import handle_file
+
+    upload = tmp_path / "reviews.csv"
+    upload.write_text("id,review\n1,A wonderful film.\n2,\n3,Dull and far too long.\n", encoding="utf-8")
+    summary, preview, files = client.predict(
+        handle_file(str(upload)),
+        "classify",
+        "review",
+        "",
+        "",
+        "",
+        "sentiment",
+        "simple",
+        0.5,
+        3,
+        api_name="/batch",
+    )
+    assert "2 of 3 rows done" in summary and "1 failed" in summary
+    assert [row[0] for row in preview["data"]] == [1, 2, 3]
+    paths = sorted(files, key=lambda p: p.endswith(".jsonl"))
+    assert paths[0].endswith(".csv") and paths[1].endswith(".jsonl")
+    records = [json.loads(line) for line in open(paths[1], encoding="utf-8")]
+    assert [r["row"] for r in records] == [1, 2, 3]
+    assert records[0] == {
+        "row": 1,
+        "text": "A wonderful film.",
+        **service.classify("sentiment", "A wonderful film.").to_json(),
+    }
+    assert "empty" in records[1]["error"]
+    with open(paths[0], encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["row"] for r in rows] == ["1", "2", "3"] and rows[1]["error"] == records[1]["error"]
+
+
+def test_batch_refuses_too_many_rows_with_the_limit(client, tmp_path):
+    from gradio_client import handle_file
+
+    upload = tmp_path / "many.txt"
+    upload.write_text("".join(f"line {i}\n" for i in range(501)), encoding="utf-8")
+    with pytest.raises(AppError, match="501 rows; the limit is 500"):
+        client.predict(handle_file(str(upload)), "detect", api_name="/batch")

@@ -21,6 +21,18 @@ ENDPOINTS = {
         "max_seq_len",
         "doc_stride",
     ],
+    "batch": [
+        "file",
+        "task",
+        "text_column",
+        "pair_column",
+        "question_column",
+        "context_column",
+        "head",
+        "aggregation",
+        "threshold",
+        "top_k",
+    ],
 }
 
 
