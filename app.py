@@ -16,6 +16,9 @@ from pathlib import Path
 
 import gradio as gr
 
+if os.environ.get("SPACES_ZERO_GPU"):  # ZeroGPU wants spaces (then torch) and its @spaces.GPU
+    import electra_demo.backends  # noqa: F401 - functions registered at start-up
+
 from electra_demo.service import ModelService
 from electra_demo.tiny import ensure_tiny
 from electra_demo.ui import build_demo, configure_queue, launch_kwargs

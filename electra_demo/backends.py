@@ -16,11 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +27,8 @@ import spaces  # before torch touches CUDA, as ZeroGPU requires
 import torch
 
 log = logging.getLogger(__name__)
+
+from .config import BackendChoice  # noqa: E402 - re-exported: where tests and callers look
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 FP32_TOLERANCE = 1e-3  # an exported fp32 model further than this from PyTorch is not used
@@ -81,23 +81,6 @@ class OnnxRunner:
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in inputs.items() if k in self.inputs}
         return dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
-
-
-@dataclass(frozen=True)
-class BackendChoice:
-    backend: str  # "auto", "torch" or "onnx"
-    int8: bool
-    cache_dir: Path
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> BackendChoice:
-        backend = environ.get("ELECTRA_DEMO_BACKEND", "auto").strip().lower() or "auto"
-        if backend not in ("auto", "torch", "onnx"):
-            raise ValueError(f"ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got {backend!r}")
-        int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
-        default_cache = Path(os.path.expanduser("~/.cache/electra-demo/onnx"))
-        cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or default_cache).expanduser()
-        return cls(backend=backend, int8=int8, cache_dir=cache)
 
 
 class _Outputs(torch.nn.Module):

@@ -170,6 +170,23 @@ def resolve(name: str, environ: Mapping[str, str] | None = None) -> ResolvedSlot
     return ResolvedSlot(slot=slot, source=source, revision=revision, overridden=bool(override), local=local)
 
 
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: str  # "auto", "torch" or "onnx"
+    int8: bool
+    cache_dir: Path
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> BackendChoice:
+        backend = environ.get("ELECTRA_DEMO_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got {backend!r}")
+        int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
+        default_cache = Path(os.path.expanduser("~/.cache/electra-demo/onnx"))
+        cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or default_cache).expanduser()
+        return cls(backend=backend, int8=int8, cache_dir=cache)
+
+
 # ---- Limits -------------------------------------------------------------------------------
 MAX_TEXT_CHARS = 20_000  # characters accepted per text box
 MAX_CONTEXT_CHARS = 50_000  # a question-answering context (about 10,000 tokens)

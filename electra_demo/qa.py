@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from transformers.pipelines.document_question_answering import select_starts_ends
 
 NULL_SCORE_START = 1000000  # 4.x: "large and positive", lowered by each window's [CLS] score
 
@@ -102,6 +101,8 @@ def decode(
     With ``handle_impossible_answer`` the empty answer (start = end = 0) competes with the score
     min over windows of p_start[CLS] * p_end[CLS].
     """
+    from transformers.pipelines.document_question_answering import select_starts_ends
+
     null_score: float = NULL_SCORE_START
     candidates: list[Candidate] = []
     pre_top_k = top_k * 2 + 10 if align_to_words else top_k  # some merge when aligned to words

@@ -10,6 +10,7 @@ swap checkpoints through the registry's environment variables, or subclass and o
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -17,27 +18,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import spaces  # noqa: F401 - imported before torch touches CUDA, as ZeroGPU requires
-import torch
-from transformers import (
-    AutoModelForMaskedLM,
-    AutoModelForPreTraining,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    PreTrainedTokenizerBase,
-    TokenClassificationPipeline,
-)
-from transformers.pipelines.token_classification import AggregationStrategy
 
 from . import config, qa
-from .backends import BackendChoice, make_runner
 from .batching import MicroBatcher
-from .config import ResolvedSlot
+from .config import BackendChoice, ResolvedSlot
+from .lazy import lazy_module
 from .processing import (
     InputError,
     Span,
@@ -62,16 +50,23 @@ from .processing import (
     word_groups,
 )
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase, TokenClassificationPipeline
+else:  # imported on first use, so the page is up before torch and transformers are
+    torch = lazy_module("torch")
+    transformers = lazy_module("transformers")
+
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
 
-AUTO_CLASSES: dict[str, Any] = {
-    "pretraining": AutoModelForPreTraining,
-    "masked-lm": AutoModelForMaskedLM,
-    "sequence-classification": AutoModelForSequenceClassification,
-    "token-classification": AutoModelForTokenClassification,
-    "question-answering": AutoModelForQuestionAnswering,
+AUTO_CLASSES: dict[str, str] = {  # architecture -> transformers Auto class
+    "pretraining": "AutoModelForPreTraining",
+    "masked-lm": "AutoModelForMaskedLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
 }
 
 
@@ -104,7 +99,7 @@ class LoadedModel:
     def token_pipeline(self) -> TokenClassificationPipeline:
         """transformers' own token-classification pipeline on this model, for its aggregation."""
         if self._pipeline is None:
-            self._pipeline = TokenClassificationPipeline(
+            self._pipeline = transformers.TokenClassificationPipeline(
                 model=self.model, tokenizer=self.tokenizer, device=self.device
             )
         return self._pipeline
@@ -232,7 +227,7 @@ class ModelService:
 
     def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
         self._environ = environ
-        self.device = torch.device(device) if device else pick_device()
+        self._device_name = device
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._loading: set[str] = set()
@@ -240,6 +235,11 @@ class ModelService:
         self.backend_choice = BackendChoice.from_environ(os.environ if environ is None else environ)
         # ZeroGPU lends the GPU to the request's own thread: no batching worker there
         self.batching = not os.environ.get("SPACES_ZERO_GPU")
+
+    @functools.cached_property
+    def device(self) -> torch.device:
+        """CUDA when present, else the CPU; decided on first load (importing torch then)."""
+        return torch.device(self._device_name) if self._device_name else pick_device()
 
     # ---- loading -------------------------------------------------------------------------
     def resolve(self, name: str) -> ResolvedSlot:
@@ -307,8 +307,8 @@ class ModelService:
             raise ModelUnavailable(self._unavailable(resolved, reason))
         kwargs: dict[str, Any] = {"revision": resolved.revision, "trust_remote_code": False}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            model, info = AUTO_CLASSES[slot.architecture].from_pretrained(
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+            model, info = getattr(transformers, AUTO_CLASSES[slot.architecture]).from_pretrained(
                 source, use_safetensors=True, output_loading_info=True, **kwargs
             )
         except Exception as error:
@@ -330,6 +330,8 @@ class ModelService:
         labels = label_names(
             [str(id2label[i]) for i in sorted(id2label)], slot.labels if not resolved.overridden else ()
         )
+        from .backends import make_runner  # imports spaces, then torch
+
         runner, backend = make_runner(
             model, slot.architecture, source, resolved.revision, self.backend_choice
         )
@@ -542,7 +544,7 @@ class ModelService:
             "sentence": text,
         }
         raw = loaded.token_pipeline().postprocess(
-            [chunk], aggregation_strategy=AggregationStrategy(aggregation)
+            [chunk], aggregation_strategy=_aggregation_strategy(aggregation)
         )
         entities = [
             Entity(
@@ -669,6 +671,12 @@ class ModelService:
             "state": self.status()[name],
             "backend": loaded.backend if loaded else None,
         }
+
+
+def _aggregation_strategy(name: str):
+    from transformers.pipelines.token_classification import AggregationStrategy
+
+    return AggregationStrategy(name)
 
 
 def _marked_random(resolved: ResolvedSlot) -> bool:
