@@ -281,7 +281,11 @@ def build_demo(service: ModelService) -> gr.Blocks:
         def pick(*names: str) -> str | None:
             return next((c for c in columns if c.lower() in names), None)
 
-        text = pick("text", "sentence", "premise") or (columns[0] if len(columns) == 1 else None)
+        def longest() -> str | None:  # otherwise the column with the longest texts
+            lengths = {c: sum(len(row.get(c, "")) for row in table.rows) for c in columns}
+            return max(columns, key=lambda c: lengths[c]) if columns else None
+
+        text = pick("text", "sentence", "premise", "review") or longest()
         return [
             gr.update(choices=columns, value=text),
             gr.update(choices=["", *columns], value=pick("text_pair", "hypothesis") or ""),
