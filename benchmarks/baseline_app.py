@@ -49,15 +49,27 @@ def detect(text: str, threshold: float = 0.5):
         logits = d_model(**inputs).logits[0]
     probs = torch.sigmoid(logits).tolist()
     tokens = d_tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
-    return {"tokens": [{"text": t, "probability": p, "replaced": p > threshold} for t, p in zip(tokens, probs)]}
+    return {
+        "tokens": [
+            {"text": t, "probability": p, "replaced": p > threshold}
+            for t, p in zip(tokens, probs, strict=True)
+        ]
+    }
 
 
 def classify(head: str, text: str, text_pair: str = ""):
     return {"labels": classifier(text)}
 
 
-def answer(question, context, top_k=3, max_answer_len=15, handle_impossible_answer=True, max_seq_len=384,
-           doc_stride=128):
+def answer(
+    question,
+    context,
+    top_k=3,
+    max_answer_len=15,
+    handle_impossible_answer=True,
+    max_seq_len=384,
+    doc_stride=128,
+):
     inputs = q_tokenizer(question, context, truncation="only_second", max_length=384, return_tensors="pt")
     with torch.no_grad():
         output = q_model(**inputs)
