@@ -55,6 +55,8 @@ def _torch_forward(
 
 
 class TorchRunner:
+    uses_torch_model = True
+
     def __init__(self, model: torch.nn.Module, architecture: str, note: str = ""):
         self.model = model
         self.names = output_names(architecture)
@@ -67,6 +69,8 @@ class TorchRunner:
 
 
 class OnnxRunner:
+    uses_torch_model = False  # the service may free PyTorch's copy of the weights
+
     def __init__(self, path: Path, architecture: str, int8: bool):
         import onnxruntime as ort
 
@@ -120,7 +124,51 @@ def weights_fingerprint(source: str, revision: str | None, model: torch.nn.Modul
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def export_onnx(model: torch.nn.Module, architecture: str, target: Path, int8: bool) -> Path:
+AUTO_CLASS = {
+    "pretraining": "AutoModelForPreTraining",
+    "masked-lm": "AutoModelForMaskedLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+}
+EXPORT_TIMEOUT_S = 1800
+
+
+def export_onnx(source: str, revision: str | None, architecture: str, target: Path, int8: bool) -> Path:
+    """Export a checkpoint in a child process, so the server never holds the exporter's peak
+    memory (several GB for a base-size model); the child loads the same safetensors weights."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "electra_demo.backends", source, architecture, str(target)]
+    command += ["--revision", revision] if revision else []
+    command += ["--int8"] if int8 else []
+    run = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
+    if run.returncode != 0:
+        lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(f"export failed: {lines[-1] if lines else run.returncode}")
+    return target / "model.onnx"
+
+
+def _export_main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    import transformers
+
+    parser = argparse.ArgumentParser(description="Export one checkpoint to ONNX (used by the app).")
+    parser.add_argument("source")
+    parser.add_argument("architecture", choices=sorted(AUTO_CLASS))
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--revision")
+    parser.add_argument("--int8", action="store_true")
+    args = parser.parse_args(argv)
+    model = getattr(transformers, AUTO_CLASS[args.architecture]).from_pretrained(
+        args.source, revision=args.revision, use_safetensors=True, trust_remote_code=False
+    )
+    export_model(model.eval(), args.architecture, args.target, args.int8)
+
+
+def export_model(model: torch.nn.Module, architecture: str, target: Path, int8: bool) -> Path:
     """Export, optimise (and optionally quantise) ``model`` to ``target/model.onnx``, atomically."""
     from onnxruntime.transformers import optimizer
 
@@ -222,7 +270,7 @@ def make_runner(
         path = choice.cache_dir / key / "model.onnx"
         cached = path.is_file()
         if not cached:
-            export_onnx(model, architecture, path.parent, choice.int8)
+            export_onnx(source, revision, architecture, path.parent, choice.int8)
         runner = OnnxRunner(path, architecture, choice.int8)
         probe = probe_inputs(model.config.vocab_size)
         difference = agreement(
@@ -238,3 +286,7 @@ def make_runner(
         log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
         runner = TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
         return runner, runner.description
+
+
+if __name__ == "__main__":
+    _export_main()

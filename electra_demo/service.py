@@ -348,7 +348,7 @@ class ModelService:
             # and transformers' pipelines alike) reports the real ones
             model.config.id2label = dict(enumerate(labels))
             model.config.label2id = {label: i for i, label in enumerate(labels)}
-        return LoadedModel(
+        loaded = LoadedModel(
             resolved=resolved,
             model=model,
             tokenizer=tokenizer,
@@ -359,6 +359,13 @@ class ModelService:
             batcher=batcher,
             backend=backend,
         )
+        if not getattr(runner, "uses_torch_model", True):
+            # ONNX Runtime holds the weights now: free PyTorch's copy (config and tokenizer stay).
+            # The token pipeline is built first; we only use its postprocess, which needs no weights.
+            if slot.architecture == "token-classification":
+                loaded.token_pipeline()
+            model.to("meta")
+        return loaded
 
     @staticmethod
     def _unavailable(resolved: ResolvedSlot, reason: str) -> str:

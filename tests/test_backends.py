@@ -84,7 +84,7 @@ def test_failed_export_falls_back_to_torch_and_says_so(tiny_env, tmp_path, monke
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(backends, "export_onnx", broken)
+    monkeypatch.setattr(backends, "export_onnx", broken)  # the child-process export
     service = ModelService(
         environ={**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_BACKEND": "onnx"}
     )
