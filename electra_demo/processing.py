@@ -38,6 +38,13 @@ def check_text(text: object, *, max_chars: int, what: str = "text") -> str:
         raise InputError(f"The {what} must be a string; got {type(text).__name__}.")
     if not text.strip():
         raise InputError(f"Please enter some {what}: it is empty.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(
+            f"The {what} contains a character that is not valid Unicode (a lone surrogate) at "
+            f"position {error.start}; please remove it."
+        ) from None
     if len(text) > max_chars:
         raise InputError(f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}.")
     return text

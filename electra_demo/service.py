@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,7 @@ else:  # imported on first use, so the page is up before torch and transformers 
 
 log = logging.getLogger(__name__)
 
+SAMPLE_CHUNK_TOKENS = 256  # masked tokens whose vocabulary-wide logits are held at once
 RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
 
 AUTO_CLASSES: dict[str, str] = {  # architecture -> transformers Auto class
@@ -383,7 +384,11 @@ class ModelService:
     def _encode(loaded: LoadedModel, text: str):
         """Tokenize without special tokens or truncation; windows add [CLS]/[SEP] later."""
         encoding = loaded.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            verbose=False,
+            split_special_tokens=True,
         )
         return encoding["input_ids"], encoding["offset_mapping"], encoding.word_ids()
 
@@ -421,6 +426,10 @@ class ModelService:
         """Replaced-token detection: P(replaced) for every token and word of ``text``."""
         text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
         threshold = check_probability(threshold, what="threshold")
+        return self._detect(text, threshold)
+
+    def _detect(self, text: str, threshold: float) -> DetectResult:
+        """Score a checked text (or one the generator made, which may outgrow the user limit)."""
         loaded = self.load("discriminator")
         ids, offsets, word_ids = self._encode(loaded, text)
         if not ids:
@@ -453,30 +462,38 @@ class ModelService:
         chosen = choose_words(maskable_words(text, word_spans), fraction, seed)
 
         masked = list(ids)
-        positions = [i for w in chosen for i in groups[w]]
-        for i in positions:
-            masked[i] = generator.tokenizer.mask_token_id
-        logits = self._token_logits(generator, masked, positions)
+        for w in chosen:
+            for i in groups[w]:
+                masked[i] = generator.tokenizer.mask_token_id
         sampler = torch.Generator().manual_seed(seed)
         banned = torch.tensor(generator.special_ids)
+        samples: dict[int, list[int]] = {}
+        # vocabulary-wide logits are big (30,522 floats a token): sample a bounded group of
+        # words at a time, in order, so memory stays flat and the seed gives the same draws
+        for group in _word_chunks(chosen, groups, SAMPLE_CHUNK_TOKENS):
+            logits = self._token_logits(generator, masked, [i for w in group for i in groups[w]])
+            for w in group:
+                sampled = []
+                for i in groups[w]:
+                    scores = torch.from_numpy(logits[i].copy())
+                    scores[banned[banned < scores.numel()]] = float("-inf")
+                    probs = torch.softmax(scores, dim=-1)
+                    sampled.append(int(torch.multinomial(probs, 1, generator=sampler)))
+                samples[w] = sampled
+            del logits
 
         edits: list[tuple[int, int, str]] = []
         unchanged: list[tuple[int, int]] = []
         originals: list[tuple[int, int]] = []
         for w in chosen:
-            sampled = []
-            for i in groups[w]:
-                scores = torch.from_numpy(logits[i].copy())
-                scores[banned[banned < scores.numel()]] = float("-inf")
-                probs = torch.softmax(scores, dim=-1)
-                sampled.append(int(torch.multinomial(probs, 1, generator=sampler)))
+            sampled = samples[w]
             start, end = word_spans[w]
             new = match_case(
                 join_wordpieces(generator.tokenizer.convert_ids_to_tokens(sampled)), text[start:end]
             )
-            same_ids = generator.tokenizer(new, add_special_tokens=False)["input_ids"] == [
-                ids[i] for i in groups[w]
-            ]
+            same_ids = generator.tokenizer(new, add_special_tokens=False, split_special_tokens=True)[
+                "input_ids"
+            ] == [ids[i] for i in groups[w]]
             if same_ids or not new:
                 unchanged.append((start, end))  # ELECTRA counts a sample equal to the original as real
             else:
@@ -487,7 +504,7 @@ class ModelService:
             Replacement(s, e, text[os_:oe], corrupted[s:e], os_, oe)
             for (s, e), (os_, oe) in zip(new_spans, originals, strict=True)
         ]
-        detection = self.detect(corrupted, config.DEFAULT_THRESHOLD)
+        detection = self._detect(corrupted, config.DEFAULT_THRESHOLD)
         truth = [overlaps((t.start, t.end), new_spans) for t in detection.tokens]
         precision, recall, f1 = precision_recall_f1(truth, [t.replaced for t in detection.tokens])
         auc = roc_auc(truth, [t.probability for t in detection.tokens])
@@ -520,8 +537,11 @@ class ModelService:
         if pair is not None:
             check_text(pair, max_chars=config.MAX_TEXT_CHARS, what="second text")
         loaded = self.load(head)
-        full = loaded.tokenizer(text, pair, verbose=False)["input_ids"]
-        inputs = loaded.tokenizer(text, pair, truncation=True, max_length=loaded.max_tokens)
+        # split_special_tokens: a "[SEP]" typed by the user is text, not a separator (everywhere)
+        full = loaded.tokenizer(text, pair, verbose=False, split_special_tokens=True)["input_ids"]
+        inputs = loaded.tokenizer(
+            text, pair, truncation=True, max_length=loaded.max_tokens, split_special_tokens=True
+        )
         types = inputs.get("token_type_ids") or [0] * len(inputs["input_ids"])
         logits = torch.from_numpy(loaded.batcher.run([(inputs["input_ids"], types)])[0]["logits"])
         # as transformers' text-classification pipeline: sigmoid for multi-label, else softmax
@@ -596,7 +616,11 @@ class ModelService:
         if doc_stride is None:
             doc_stride = min(max_seq_len // 2, config.QA_DOC_STRIDE)
         doc_stride = check_int(doc_stride, 0, max_seq_len, what="stride (doc_stride)")
-        question_tokens = len(tokenizer(question, add_special_tokens=False, verbose=False)["input_ids"])
+        question_tokens = len(
+            tokenizer(question, add_special_tokens=False, verbose=False, split_special_tokens=True)[
+                "input_ids"
+            ]
+        )
         if question_tokens > config.QA_MAX_QUESTION_LEN:
             raise InputError(
                 f"The question is {question_tokens} tokens long; the limit is "
@@ -627,6 +651,7 @@ class ModelService:
             return_offsets_mapping=True,
             return_token_type_ids=True,
             verbose=False,
+            split_special_tokens=True,
         )
         n_windows = len(encoded["input_ids"])
         outputs = loaded.batcher.run(
@@ -678,6 +703,20 @@ class ModelService:
             "state": self.status()[name],
             "backend": loaded.backend if loaded else None,
         }
+
+
+def _word_chunks(chosen: Sequence[int], groups: Sequence[Sequence[int]], limit: int) -> Iterator[list[int]]:
+    """Consecutive chosen words, at most ``limit`` tokens a chunk (a longer word goes alone)."""
+    chunk: list[int] = []
+    size = 0
+    for w in chosen:
+        if chunk and size + len(groups[w]) > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(w)
+        size += len(groups[w])
+    if chunk:
+        yield chunk
 
 
 def _aggregation_strategy(name: str):

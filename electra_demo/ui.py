@@ -33,6 +33,11 @@ INTRO = (
     "checkpoints fine-tuned for sentiment, emotion, NLI and named entities."
 )
 CSS = ".electra-summary p { margin: 0.2em 0; }"
+# The tabs' handlers get the request's raw values and check every one themselves (the service
+# validates text, numbers and choices with messages that name the limit): Gradio's own
+# preprocessing would answer a bad slider value with an opaque error, or echo a 100,000-character
+# dropdown value back.
+RAW: dict[str, Any] = {"preprocess": False}
 # Turns the "?tab=..." query from the server into a full link and tries the clipboard. On Spaces
 # the app runs in an iframe on *.hf.space: the link points at that page, which opens directly.
 COPY_LINK_JS = """(query) => {
@@ -450,8 +455,8 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     d_json = gr.JSON(label="JSON")
                 inputs["detect"] = [d_text, d_threshold]
                 outputs["detect"] = [d_tokens, d_words, d_summary, d_table, d_json]
-                d_button.click(detect, inputs["detect"], outputs["detect"], api_name="detect")
-                d_text.submit(detect, inputs["detect"], outputs["detect"], api_visibility="private")
+                d_button.click(detect, inputs["detect"], outputs["detect"], api_name="detect", **RAW)
+                d_text.submit(detect, inputs["detect"], outputs["detect"], api_visibility="private", **RAW)
                 examples("detect")
                 link_controls("detect")
 
@@ -501,7 +506,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     c_json = gr.JSON(label="JSON")
                 inputs["corrupt"] = [c_text, c_fraction, c_seed]
                 outputs["corrupt"] = [c_original, c_corrupted, c_view, c_summary, c_json]
-                c_button.click(corrupt, inputs["corrupt"], outputs["corrupt"], api_name="corrupt")
+                c_button.click(corrupt, inputs["corrupt"], outputs["corrupt"], api_name="corrupt", **RAW)
                 examples("corrupt")
                 link_controls("corrupt")
 
@@ -533,7 +538,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 inputs["classify"] = [k_head, k_text, k_pair]
                 outputs["classify"] = [k_label, k_summary, k_json]
                 k_head.change(head_changed, k_head, [k_pair, k_card], api_visibility="private", queue=False)
-                k_button.click(classify, inputs["classify"], outputs["classify"], api_name="classify")
+                k_button.click(classify, inputs["classify"], outputs["classify"], api_name="classify", **RAW)
                 examples("classify")
                 link_controls("classify")
 
@@ -565,7 +570,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     t_json = gr.JSON(label="JSON")
                 inputs["tag"] = [t_text, t_aggregation]
                 outputs["tag"] = [t_entities, t_summary, t_table, t_json]
-                t_button.click(tag, inputs["tag"], outputs["tag"], api_name="tag")
+                t_button.click(tag, inputs["tag"], outputs["tag"], api_name="tag", **RAW)
                 examples("tag")
                 link_controls("tag")
 
@@ -621,7 +626,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     q_json = gr.JSON(label="JSON")
                 inputs["qa"] = [q_question, q_context, q_top_k, q_max_len, q_impossible, q_window, q_stride]
                 outputs["qa"] = [q_highlight, q_summary, q_table, q_json]
-                q_button.click(answer, inputs["qa"], outputs["qa"], api_name="answer")
+                q_button.click(answer, inputs["qa"], outputs["qa"], api_name="answer", **RAW)
                 examples("qa")
                 link_controls("qa")
 
