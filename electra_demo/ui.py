@@ -38,6 +38,7 @@ CSS = ".electra-summary p { margin: 0.2em 0; }"
 # preprocessing would answer a bad slider value with an opaque error, or echo a 100,000-character
 # dropdown value back.
 RAW: dict[str, Any] = {"preprocess": False}
+TEXT_LIMIT = f"Up to {config.MAX_TEXT_CHARS:,} characters"
 # Turns the "?tab=..." query from the server into a full link and tries the clipboard. On Spaces
 # the app runs in an iframe on *.hf.space: the link points at that page, which opens directly.
 COPY_LINK_JS = """(query) => {
@@ -474,7 +475,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 )
                 with gr.Row():
                     with gr.Column(scale=3):
-                        c_text = gr.Textbox(label="Text", lines=4, elem_id="corrupt-text")
+                        c_text = gr.Textbox(label="Text", lines=4, info=TEXT_LIMIT, elem_id="corrupt-text")
                     with gr.Column(scale=1):
                         c_fraction = gr.Slider(
                             0,
@@ -521,7 +522,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
                             label="Head",
                             elem_id="classify-head",
                         )
-                        k_text = gr.Textbox(label="Text (premise for NLI)", lines=3, elem_id="classify-text")
+                        k_text = gr.Textbox(
+                            label="Text (premise for NLI)",
+                            lines=3,
+                            info=TEXT_LIMIT + "; the model reads the first 512 tokens",
+                            elem_id="classify-text",
+                        )
                         k_pair = gr.Textbox(
                             label="Hypothesis (second text)",
                             value="",
@@ -546,7 +552,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 gr.Markdown(rendering.model_card(service.card("ner")), elem_classes="model-card")
                 with gr.Row():
                     with gr.Column(scale=3):
-                        t_text = gr.Textbox(label="Text", lines=4, elem_id="tag-text")
+                        t_text = gr.Textbox(label="Text", lines=4, info=TEXT_LIMIT, elem_id="tag-text")
                     with gr.Column(scale=1):
                         t_aggregation = gr.Dropdown(
                             choices=list(config.AGGREGATIONS),
@@ -578,7 +584,12 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 gr.Markdown(rendering.model_card(service.card("qa")), elem_classes="model-card")
                 with gr.Row():
                     with gr.Column(scale=3):
-                        q_question = gr.Textbox(label="Question", lines=1, elem_id="qa-question")
+                        q_question = gr.Textbox(
+                            label="Question",
+                            lines=1,
+                            info=f"Up to {config.QA_MAX_QUESTION_LEN} tokens",
+                            elem_id="qa-question",
+                        )
                         q_context = gr.Textbox(
                             label=f"Context (up to {config.MAX_CONTEXT_CHARS:,} characters)",
                             lines=8,
