@@ -441,7 +441,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                 d_tokens = gr.HighlightedText(
                     label="Tokens, shaded red by P(replaced): clear = 0, full red = 1",
                     elem_id="detect-tokens",
-                    show_legend=True,
+                    show_legend=False,  # Gradio's score legend runs -1..1; probabilities run 0..1
                 )
                 d_words = gr.HighlightedText(
                     label="Words over the threshold",
@@ -500,7 +500,7 @@ def build_demo(service: ModelService) -> gr.Blocks:
                     elem_id="corrupt-corrupted",
                 )
                 c_view = gr.HighlightedText(
-                    label="The discriminator's view of the corrupted text (P(replaced))",
+                    label="The discriminator's view of the corrupted text: red by P(replaced), clear = 0",
                     elem_id="corrupt-view",
                 )
                 with gr.Accordion("JSON", open=False):
