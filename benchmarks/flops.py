@@ -1,6 +1,7 @@
 """In-process forward throughput (GFLOP/s) against this machine's GEMM peak, measured together.
 
-``python benchmarks/flops.py SENTIMENT_DIR ONNX_DIR [--quick]`` prints one JSON object.
+``python benchmarks/flops.py SENTIMENT_DIR ONNX_DIR [--quick]`` prints one JSON object (with the
+CPU line, ``cpu``).
 
 FLOPs of one forward of one sequence of ``s`` tokens (electra-base, encoder only; embeddings
 lookups, softmax, layer norms, GELU and the small heads are not counted):
@@ -30,9 +31,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
+from common import cpu_line
 
 HIDDEN, INTERMEDIATE, LAYERS = 768, 3072, 12
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     path = args.onnx_dir / "model.onnx"
     t0 = time.perf_counter()
     if not path.is_file():
-        export_onnx(model, "sequence-classification", args.onnx_dir, int8=False)
+        export_onnx(args.sentiment_dir, None, "sequence-classification", args.onnx_dir, int8=False)
     export_s = time.perf_counter() - t0
     runner = OnnxRunner(path, "sequence-classification", int8=False)
 
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         json.dumps(
             {
+                "cpu": cpu_line(),
                 "threads": threads,
                 "batch": args.batch,
                 "seq": args.seq,

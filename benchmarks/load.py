@@ -1,21 +1,25 @@
-"""Load test: N concurrent gradio_client users over loopback, a mix of endpoints, fixed time.
+"""Load test: N concurrent users over loopback (plain HTTP), a mix of endpoints, fixed time.
 
 python benchmarks/load.py --users 32 --seconds 60            # the app in-process, tiny checkpoints
 python benchmarks/load.py --url http://127.0.0.1:7860/ --pid PID --users 32 --seconds 60
 
-Each user is a thread with its own ``Client`` that sends requests back to back, drawn from a
-mix of /detect, /corrupt, /classify, /tag and /answer with varied texts and settings. Every
-endpoint is called once before the clock starts, so first-use model loading is not timed.
-Printed: requests/s, latency p50/p95/p99, errors (count and the first messages), 'busy'
-answers (the queue was full: Gradio's 503, counted apart from failures) and the server's peak
-memory (VmHWM: of this process when the app runs in-process, of --pid with --url).
+Each user is a thread with its own HTTP connection (``common.GradioHttp``: a POST to
+``/gradio_api/call/<api>``, then its event stream) that sends requests back to back, drawn from a
+mix of /detect, /corrupt, /classify, /tag and /answer with varied texts and settings; every
+user's requests are drawn and encoded before the clock starts. Every endpoint is called once
+before the clock starts, so first-use model loading is not timed. Printed: the CPU line,
+requests/s, latency p50/p95/p99, errors (count and the first messages), 'busy' answers (the
+queue was full: Gradio's 503, counted apart from failures) and the server's peak memory (VmHWM:
+of this process when the app runs in-process, of --pid with --url).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +30,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Busy, CallFailed, GradioHttp, body, cpu_line
+
+PREBUILT = 256  # requests drawn and encoded per user before the clock starts (then reused in turn)
+QA_DEFAULTS = (15, True, 384, 128)  # max_answer_len, handle_impossible_answer, max_seq_len, doc_stride
 
 SENTENCES = [
     "The chef cooked the meal in the kitchen.",
@@ -47,7 +57,7 @@ def text(rng: random.Random, most: int = 12) -> str:
 
 
 def request(rng: random.Random) -> tuple[str, tuple]:
-    """One request of the mix: (endpoint, arguments)."""
+    """One request of the mix: (endpoint, every argument in order)."""
     kind = rng.choice(["detect", "detect", "classify", "classify", "tag", "answer", "corrupt"])
     if kind == "detect":
         return "/detect", (text(rng, 40), rng.choice([0.3, 0.5, 0.7]))
@@ -57,7 +67,7 @@ def request(rng: random.Random) -> tuple[str, tuple]:
     if kind == "tag":
         return "/tag", (text(rng), rng.choice(["none", "simple", "first", "average", "max"]))
     if kind == "answer":
-        return "/answer", (rng.choice(QUESTIONS), text(rng, 60), rng.randint(1, 5))
+        return "/answer", (rng.choice(QUESTIONS), text(rng, 60), rng.randint(1, 5), *QA_DEFAULTS)
     return "/corrupt", (text(rng, 8), rng.choice([0.15, 0.3]), rng.randrange(1000))
 
 
@@ -68,7 +78,7 @@ WARMUP = [
     ("/classify", ("emotion", "I am happy.", "")),
     ("/classify", ("nli", "A man cooks.", "Someone cooks.")),
     ("/tag", ("Marie Curie worked in Paris.", "simple")),
-    ("/answer", ("Where?", "In Paris.", 3)),
+    ("/answer", ("Where?", "In Paris.", 3, *QA_DEFAULTS)),
 ]
 
 
@@ -130,18 +140,6 @@ def peak_memory_kb(pid: int) -> int | None:
     return None
 
 
-def classify_error(error: BaseException) -> str:
-    """'busy' for a full queue, else 'error'."""
-    from gradio_client.exceptions import AppError
-
-    message = str(error)
-    if type(error).__name__ == "QueueError" or "queue is full" in message.lower():
-        return "busy"
-    if isinstance(error, AppError) and "queue" in message.lower() and "full" in message.lower():
-        return "busy"
-    return "error"
-
-
 def run_load(
     url: str,
     users: int = 4,
@@ -152,12 +150,10 @@ def run_load(
     timeout: float = 120.0,
 ) -> Report:
     """Drive the app at ``url`` with ``users`` concurrent clients for ``seconds``."""
-    from gradio_client import Client
-
     if warmup:
-        client = Client(url, verbose=False)
-        for endpoint, args in WARMUP:
-            client.predict(*args, api_name=endpoint)
+        with GradioHttp(url, timeout=timeout) as http:
+            for endpoint, args in WARMUP:
+                http.call(endpoint, args)
     report = Report(users=users, seconds=seconds, per_user=[0] * users)
     lock = threading.Lock()
     clock = {"start": 0.0, "stop": 0.0}
@@ -170,32 +166,26 @@ def run_load(
 
     def user(number: int) -> None:
         rng = random.Random(seed * 1000 + number)
-        try:
-            client = Client(url, verbose=False)
-        except Exception as error:  # noqa: BLE001 - a user that cannot connect is a failure
-            with lock:
-                report.errors.append(f"connect: {type(error).__name__}: {error}"[:300])
+        planned = [(endpoint, body(args)) for endpoint, args in (request(rng) for _ in range(PREBUILT))]
+        with GradioHttp(url, timeout=timeout) as http:
             ready.wait()
-            return
-        ready.wait()
-        while time.monotonic() < clock["stop"]:
-            endpoint, args = request(rng)
-            started = time.monotonic()
-            try:
-                client.submit(*args, api_name=endpoint).result(timeout=timeout)
-            except Exception as error:  # noqa: BLE001 - every failure is counted and reported
-                kind = classify_error(error)
-                with lock:
-                    if kind == "busy":
+            for endpoint, payload in itertools.cycle(planned):
+                if time.monotonic() >= clock["stop"]:
+                    break
+                try:
+                    elapsed = http.timed(endpoint, payload)
+                except Busy:
+                    with lock:
                         report.busy += 1
-                    else:
+                    continue
+                except CallFailed as error:  # every failure is counted and reported
+                    with lock:
                         report.errors.append(f"{endpoint}: {type(error).__name__}: {error}"[:300])
-                continue
-            elapsed = time.monotonic() - started
-            with lock:
-                report.latencies.append(elapsed)
-                report.by_endpoint[endpoint] = report.by_endpoint.get(endpoint, 0) + 1
-                report.per_user[number] += 1
+                    continue
+                with lock:
+                    report.latencies.append(elapsed)
+                    report.by_endpoint[endpoint] = report.by_endpoint.get(endpoint, 0) + 1
+                    report.per_user[number] += 1
 
     threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
     for thread in threads:
@@ -247,13 +237,12 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     else:
         with local_app() as url:
             report = run_load(url, args.users, args.seconds, os.getpid(), args.seed, not args.no_warmup)
+    out(cpu_line())
     for line in report.lines():
         out(line)
     return report
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()

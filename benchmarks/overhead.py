@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import checkpoints
+    from common import cpu_line
 
     from electra_demo import rendering
     from electra_demo.batching import pad_rows
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
             forward_of("qa", qa_rows),
         ),
     }
-    print(f"backend: {disc.backend}; 128 tokens; median of {args.repeats}")
+    print(cpu_line())
+    print(f"backend: {disc.backend}; 128 tokens; median of {args.repeats}; in process, no HTTP")
     print("| endpoint | whole request (ms) | forward alone (ms) | overhead | target < 10% |")
     print("|---|---|---|---|---|")
     for name, (whole, forward) in cases.items():
