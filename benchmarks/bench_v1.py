@@ -1,19 +1,20 @@
 """The /v1 API's speed: /v1/embeddings and /v1/classify against the naive app and Infinity, one run.
 
-    .venv/bin/python benchmarks/bench_v1.py                 # full run, ~12 minutes on 2 cores
-    .venv/bin/python benchmarks/bench_v1.py --quick         # smoke run, ~6 minutes
+    .venv/bin/python benchmarks/bench_v1.py                 # full run, ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_v1.py --quick         # smoke run, ~5 minutes
     .venv/bin/python benchmarks/bench_v1.py --ours-url http://127.0.0.1:7860/   # an app already up
 
-In one run, one server at a time (never two together), all on the same electra-base-shaped
-random checkpoints (``checkpoints.py``):
+Four servers on the same electra-base-shaped random checkpoints (``checkpoints.py``) are started
+and stay up (an idle one uses ~0.01 core): Infinity (``infinity_emb v2 --engine torch``, its own
+virtual environment, see ``infinity-requirements.txt``) serving the discriminator for
+``/embeddings`` and the sentiment head for ``/classify``; the naive app (``baseline_app.py``,
+``/classify`` over Gradio's plain-HTTP routes); our app (``app.py``) in fp32 and again with
+``ELECTRA_DEMO_INT8=1`` (``/v1/embeddings``, ``/v1/classify``).
 
-1. Infinity (``infinity_emb v2 --engine torch``, its own virtual environment, see
-   ``infinity-requirements.txt``) serving the discriminator (embeddings) and the sentiment head
-   (classify): ``POST /embeddings`` and ``POST /classify`` at 1 and 16 clients.
-2. The naive app (``baseline_app.py``): its Gradio ``/classify`` over plain HTTP at 1 and 16 clients.
-3. Our app (``app.py``) in fp32: ``/v1/embeddings`` and ``/v1/classify`` at 1 and 16 clients, then the
-   per-request cost of the ``/v1`` path over the in-process service call at 128 tokens.
-4. Our app again with ``ELECTRA_DEMO_INT8=1``: the same two routes at 1 and 16 clients.
+The servers of one comparison are timed one at a time, in windows ordered A B C ... C B A at each
+client count (1, then 16), so background load that drifts during the run falls on all of them
+alike (the machine is shared). Then, on our fp32 app alone, the per-request cost of the ``/v1``
+path over the in-process service call at 128 tokens.
 
 Every request carries one text of 8-32 tokens ([CLS]/[SEP] included; the 64 texts of
 ``texts.json``'s ``short``); request bodies are encoded before the clock starts; each client is a
@@ -54,6 +55,7 @@ from common import (  # noqa: E402 - after the path set-up, as a script
     PYTHON,
     ROOT,
     SHARED_NOTE,
+    App,
     Busy,
     CallFailed,
     GradioHttp,
@@ -151,7 +153,15 @@ class Target:
 
 
 # ---- load ----------------------------------------------------------------------------------------------
-def load_level(target: Target, n_clients: int, duration: float) -> dict[str, Any]:
+@dataclass
+class Window:
+    latencies: list[float]
+    refused: int
+    failures: list[str]
+    elapsed: float
+
+
+def window(target: Target, n_clients: int, duration: float) -> Window:
     """``n_clients`` threads, each with its own connection, send back to back for ``duration`` s."""
     callers = [target.connect() for _ in range(n_clients)]
     latencies: list[list[float]] = [[] for _ in range(n_clients)]
@@ -184,49 +194,70 @@ def load_level(target: Target, n_clients: int, duration: float) -> dict[str, Any
     elapsed = time.perf_counter() - start
     for caller in callers:
         caller.close()
-    done = [x for per in latencies for x in per]
-    failed = [x for per in failures for x in per]
+    return Window(
+        [x for per in latencies for x in per], sum(refused), [x for per in failures for x in per], elapsed
+    )
+
+
+def summarize(windows: Sequence[Window]) -> dict[str, Any]:
+    done = [x for w in windows for x in w.latencies]
+    failed = [x for w in windows for x in w.failures]
+    elapsed = sum(w.elapsed for w in windows)
     return {
         "rps": len(done) / elapsed,
         "p50_ms": 1000 * percentile(done, 50),
         "p99_ms": 1000 * percentile(done, 99),
         "completed": len(done),
-        "refused": sum(refused),
+        "refused": sum(w.refused for w in windows),
         "errors": len(failed),
         "first_error": failed[0] if failed else "",
         "elapsed_s": elapsed,
+        "windows_rps": [len(w.latencies) / w.elapsed for w in windows],
     }
 
 
-def throughput(target: Target, plan: Plan) -> dict[str, dict[str, Any]]:
-    """Each client count in turn, after an untimed warm-up: every body once (so every text length
-    has been seen: PyTorch's first forward at a new shape is slow), then a window at that count."""
-    caller = target.connect()
-    for payload in target.payloads:
-        caller.timed(payload)
-    caller.close()
-    out = {}
+def rotation(targets: Sequence[Target], plan: Plan) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every target at each client count, in windows ordered A B C ... C B A.
+
+    Untimed warm-up first: every body once per target (so every text length has been seen:
+    PyTorch's first forward at a new shape is slow), then, at each client count, a short window
+    per target at that count.
+    """
+    for target in targets:
+        caller = target.connect()
+        for payload in target.payloads:
+            caller.timed(payload)
+        caller.close()
+    out: dict[str, dict[str, dict[str, Any]]] = {t.label: {} for t in targets}
     for n_clients in CLIENTS:
-        load_level(target, n_clients, plan.warmup_s)
-        out[str(n_clients)] = level = load_level(target, n_clients, plan.duration)
-        log(
-            f"  {target.label}, {n_clients} clients: {level['rps']:.2f} req/s, p50 {level['p50_ms']:.0f} ms, "
-            f"{level['refused']} refused, {level['errors']} errors"
-        )
-        if level["first_error"]:
-            log(f"    first error: {level['first_error']}")
+        for target in targets:
+            window(target, n_clients, plan.warmup_s)
+        got: dict[str, list[Window]] = {t.label: [] for t in targets}
+        for target in [*targets, *reversed(targets)]:
+            got[target.label].append(window(target, n_clients, plan.duration / 2))
+        for target in targets:
+            out[target.label][str(n_clients)] = x = summarize(got[target.label])
+            log(
+                f"  {target.label}, {n_clients} clients: {x['rps']:.2f} req/s "
+                f"(windows {', '.join(f'{w:.1f}' for w in x['windows_rps'])}), p50 {x['p50_ms']:.0f} ms, "
+                f"{x['refused']} refused, {x['errors']} errors"
+            )
+            if x["first_error"]:
+                log(f"    first error: {x['first_error']}")
     return out
 
 
 @dataclass
 class Plan:
     quick: bool
-    duration: float = field(init=False)
+    duration: float = field(init=False)  # per server and client count, in two windows
     warmup_s: float = field(init=False)
-    overhead_rounds: int = field(init=False)
+    overhead_requests: int = field(init=False)  # of each kind, alternating
 
     def __post_init__(self) -> None:
-        self.duration, self.warmup_s, self.overhead_rounds = (4.0, 2.0, 4) if self.quick else (15.0, 5.0, 10)
+        self.duration, self.warmup_s, self.overhead_requests = (
+            (6.0, 2.0, 20) if self.quick else (16.0, 4.0, 60)
+        )
 
 
 # ---- the servers ---------------------------------------------------------------------------------------
@@ -248,8 +279,8 @@ def infinity_launched(venv: Path, paths: dict, logs: Path) -> Iterator[tuple[str
     """``infinity_emb v2 --engine torch`` on 127.0.0.1 with our discriminator and sentiment checkpoints.
 
     fp32 on the CPU, mean pooling (as ``/v1/embeddings``), remote code off, no telemetry; its own
-    start-up warm-up (batches of 32 x 512 tokens, minutes on 2 cores) is off: each level is warmed
-    up with real requests instead, as for every server here.
+    start-up warm-up (batches of 32 x 512 tokens, minutes on 2 cores) is off: it is warmed up with
+    real requests instead, as every server here.
     """
     port = free_port()
     argv = [str(venv / "bin" / "infinity_emb"), "v2", "--engine", "torch", "--device", "cpu"]
@@ -264,6 +295,7 @@ def infinity_launched(venv: Path, paths: dict, logs: Path) -> Iterator[tuple[str
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for(url + "/health", proc, log_path)
+            log(f"Infinity: up at {url}")
             yield url, proc
         finally:
             proc.terminate()
@@ -290,42 +322,6 @@ def wait_for(url: str, proc: subprocess.Popen, log_path: Path, limit_s: float = 
         time.sleep(0.1)
 
 
-def run_infinity(venv: Path, paths: dict, short: list[str], logs: Path, plan: Plan, noise: dict) -> dict:
-    log(f"Infinity ({venv})")
-    embed_body = bodies(lambda t: {"model": INFINITY_NAMES["embed"], "input": [t]}, short)
-    classify_body = bodies(lambda t: {"model": INFINITY_NAMES["classify"], "input": [t]}, short)
-    with infinity_launched(venv, paths, logs) as (url, proc):
-        check = JsonRoute(url, "/embeddings")
-        vector = check.call({"model": INFINITY_NAMES["embed"], "input": [short[0]]})["data"][0]["embedding"]
-        check.close()
-        if len(vector) != 768:
-            raise RuntimeError(f"Infinity's embedding has {len(vector)} dimensions; expected 768")
-        results: dict[str, Any] = {"versions": infinity_versions(venv)}
-        with other_load(noise, "Infinity", [proc.pid]):
-            results["embeddings"] = throughput(
-                Target("Infinity /embeddings", lambda: JsonRoute(url, "/embeddings"), embed_body), plan
-            )
-            results["classify"] = throughput(
-                Target("Infinity /classify", lambda: JsonRoute(url, "/classify"), classify_body), plan
-            )
-    return results
-
-
-def run_baseline(paths: dict, short: list[str], logs: Path, plan: Plan, noise: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELECTRA_DEMO_")}
-    env.update({f"ELECTRA_DEMO_{slot.upper()}": path for slot, path in paths["base"].items()})
-    payloads = [body(["sentiment", text, ""]) for text in short]
-    log("naive app")
-    with launched("baseline-v1", ["benchmarks/baseline_app.py"], env, logs) as app:
-        with GradioHttp(app.url) as http:
-            answer = http.call("/classify", ["sentiment", short[0], ""])[0]
-        if "labels" not in answer:
-            raise RuntimeError(f"the naive app's /classify gave {answer!r}; expected its labels")
-        with other_load(noise, "naive app", [app.proc.pid]):
-            target = Target("naive /classify", lambda: GradioRoute(app.url, "/classify"), payloads)
-            return {"classify": throughput(target, plan)}
-
-
 def our_env(paths: dict, cache: Path, int8: bool) -> dict[str, str]:
     """Every slot pointed at the work dir; a key set; the rate limit far above what the run sends."""
     from electra_demo import config
@@ -344,84 +340,152 @@ def our_env(paths: dict, cache: Path, int8: bool) -> dict[str, str]:
     return env
 
 
-def our_targets(url: str, short: list[str]) -> dict[str, Target]:
-    auth = {"Authorization": f"Bearer {API_KEY}"}
-    embed = bodies(lambda t: {"model": "discriminator", "input": t, "encoding_format": "float"}, short)
-    classify = bodies(lambda t: {"model": "sentiment", "input": t}, short)
-    return {
-        "embeddings": Target("/v1/embeddings", lambda: JsonRoute(url, "/v1/embeddings", auth), embed),
-        "classify": Target("/v1/classify", lambda: JsonRoute(url, "/v1/classify", auth), classify),
-    }
+def naive_env(paths: dict) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELECTRA_DEMO_")}
+    env.update({f"ELECTRA_DEMO_{slot.upper()}": path for slot, path in paths["base"].items()})
+    return env
 
 
-def check_ours(url: str, text: str) -> None:
-    """One untimed request per route: the answers have the documented shape."""
-    auth = {"Authorization": f"Bearer {API_KEY}"}
-    route = JsonRoute(url, "/v1/embeddings", auth)
-    vector = route.call({"model": "discriminator", "input": text, "encoding_format": "float"})
-    route.close()
-    if len(vector["data"][0]["embedding"]) != 768:
-        raise RuntimeError(f"/v1/embeddings gave {len(vector['data'][0]['embedding'])} dimensions")
-    route = JsonRoute(url, "/v1/classify", auth)
-    labels = route.call({"model": "sentiment", "input": text})["data"][0]["labels"]
-    route.close()
-    if len(labels) != 2:
-        raise RuntimeError(f"/v1/classify gave {labels!r}; expected two labels")
+@dataclass
+class Servers:
+    """What is up: base URLs (None: not run), the launched processes, our apps' backend lines."""
+
+    ours: str
+    ours_int8: str | None = None
+    naive: str = ""
+    infinity: str | None = None
+    pids: list[int] = field(default_factory=list)
+    apps: dict[str, App] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def ours_up(
-    name: str, env: dict[str, str], logs: Path, url: str | None
-) -> Iterator[tuple[str, list[int], Any]]:
-    """Our app: the one at ``url`` when given, else ``app.py`` launched with ``env``."""
-    if url:
-        yield url, [], None
-        return
-    with launched(name, ["app.py"], env, logs) as app:
-        yield app.url, [app.proc.pid], app
+def start_servers(stack: contextlib.ExitStack, args: argparse.Namespace, paths: dict, logs: Path) -> Servers:
+    """Launch (one after the other) every server the run needs; each stays up until the stack closes."""
+    work = args.workdir.resolve()
+
+    def ours(name: str, url: str | None, int8: bool) -> str:
+        if url:
+            return url
+        env = our_env(paths, work / ("onnx-cache-int8" if int8 else "onnx-cache"), int8)
+        app = stack.enter_context(launched(name, ["app.py"], env, logs))
+        servers.apps[name], _ = app, servers.pids.append(app.proc.pid)
+        return app.url
+
+    servers = Servers(ours="")
+    servers.ours = ours("ours-v1", args.ours_url, False)
+    if not args.skip_int8:
+        servers.ours_int8 = ours("ours-v1-int8", args.ours_int8_url, True)
+    naive = stack.enter_context(
+        launched("baseline-v1", ["benchmarks/baseline_app.py"], naive_env(paths), logs)
+    )
+    servers.naive, _ = naive.url, servers.pids.append(naive.proc.pid)
+    venv = args.infinity_venv.expanduser()
+    if (venv / "bin" / "infinity_emb").is_file():
+        servers.infinity, proc = stack.enter_context(infinity_launched(venv, paths, logs))
+        servers.pids.append(proc.pid)
+    else:
+        print(INSTALL.format(venv=venv), file=sys.stderr)
+    return servers
 
 
-def run_ours(
-    paths: dict, texts: dict, logs: Path, plan: Plan, noise: dict, *, int8: bool, url: str | None, work: Path
-) -> dict:
-    name = "ours-v1-int8" if int8 else "ours-v1"
-    env = our_env(paths, work / ("onnx-cache-int8" if int8 else "onnx-cache"), int8)
-    log(f"our app ({'int8' if int8 else 'fp32'}){' at ' + url if url else ''}")
-    with ours_up(name, env, logs, url) as (base, pids, app):
-        check_ours(base, texts["short"][0])  # loads both models (and exports them if not cached)
-        results: dict[str, Any] = {}
-        targets = our_targets(base, texts["short"])
-        with other_load(noise, f"ours {'int8' if int8 else 'fp32'}", pids):
-            for key, target in targets.items():
-                results[key] = throughput(target, plan)
-        if not int8:
-            with other_load(noise, "ours fp32, /v1 path vs in-process", pids):
-                results["overhead"] = overhead(base, env, texts["single"]["128"], plan)
-        if app is not None:
-            results["backends"] = app.backends()
-    return results
+# ---- checks and targets ----------------------------------------------------------------------------------
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+OURS_EMBED, OURS_CLASSIFY = "ours fp32 /v1/embeddings", "ours fp32 /v1/classify"
+INT8_EMBED, INT8_CLASSIFY = "ours int8 /v1/embeddings", "ours int8 /v1/classify"
+INF_EMBED, INF_CLASSIFY = "Infinity fp32 /embeddings", "Infinity fp32 /classify"
+NAIVE_CLASSIFY = "naive app /classify (Gradio, plain HTTP)"
+
+
+def ours_embed(text: str) -> dict[str, Any]:
+    return {"model": "discriminator", "input": text, "encoding_format": "float"}
+
+
+def ours_classify(text: str) -> dict[str, Any]:
+    return {"model": "sentiment", "input": text}
+
+
+def infinity_embed(text: str) -> dict[str, Any]:
+    return {"model": INFINITY_NAMES["embed"], "input": [text]}
+
+
+def infinity_classify(text: str) -> dict[str, Any]:
+    return {"model": INFINITY_NAMES["classify"], "input": [text]}
+
+
+def embedding_ok(answer: Any) -> bool:
+    return len(answer["data"][0]["embedding"]) == 768
+
+
+def check_all(servers: Servers, text: str) -> None:
+    """One untimed request per route (which also loads, and if need be exports, every model): the
+    answers have the documented shape."""
+    checks = [
+        (servers.ours, "/v1/embeddings", ours_embed, AUTH, embedding_ok),
+        (servers.ours, "/v1/classify", ours_classify, AUTH, lambda a: len(a["data"][0]["labels"]) == 2),
+        (servers.ours_int8, "/v1/embeddings", ours_embed, AUTH, embedding_ok),
+        (servers.ours_int8, "/v1/classify", ours_classify, AUTH, lambda a: len(a["data"][0]["labels"]) == 2),
+        (servers.infinity, "/embeddings", infinity_embed, {}, embedding_ok),
+        (servers.infinity, "/classify", infinity_classify, {}, lambda a: len(a["data"][0]) == 2),
+    ]
+    for url, path, make, headers, ok in checks:
+        if url:
+            route = JsonRoute(url, path, headers)
+            answer = route.call(make(text))
+            route.close()
+            if not ok(answer):
+                raise RuntimeError(f"{url}{path} answered {str(answer)[:300]}; not the expected shape")
+    with GradioHttp(servers.naive) as http:
+        answer = http.call("/classify", ["sentiment", text, ""])[0]
+    if "labels" not in answer:
+        raise RuntimeError(f"the naive app's /classify gave {answer!r}; expected its labels")
+
+
+def json_target(
+    label: str, url: str, path: str, make: Callable[[str], Any], texts: list[str], headers: dict[str, str]
+) -> Target:
+    return Target(label, lambda: JsonRoute(url, path, headers), bodies(make, texts))
+
+
+def groups(servers: Servers, short: list[str]) -> dict[str, list[Target]]:
+    """The targets of each comparison, in the order they take turns: embeddings (ours fp32, ours
+    int8, Infinity) and classify (ours fp32, the naive app, ours int8, Infinity)."""
+    embed: list[Target] = []
+    classify: list[Target] = []
+    for url, label_e, label_c in (
+        (servers.ours, OURS_EMBED, OURS_CLASSIFY),
+        (servers.ours_int8, INT8_EMBED, INT8_CLASSIFY),
+    ):
+        if url:
+            embed.append(json_target(label_e, url, "/v1/embeddings", ours_embed, short, AUTH))
+            classify.append(json_target(label_c, url, "/v1/classify", ours_classify, short, AUTH))
+    naive = [body(["sentiment", text, ""]) for text in short]
+    classify.insert(1, Target(NAIVE_CLASSIFY, lambda: GradioRoute(servers.naive, "/classify"), naive))
+    if servers.infinity:
+        embed.append(json_target(INF_EMBED, servers.infinity, "/embeddings", infinity_embed, short, {}))
+        classify.append(
+            json_target(INF_CLASSIFY, servers.infinity, "/classify", infinity_classify, short, {})
+        )
+    return {"embeddings": embed, "classify": classify}
 
 
 # ---- the /v1 path vs the in-process call -----------------------------------------------------------------
 def overhead(url: str, env: dict[str, str], texts: list[str], plan: Plan) -> dict[str, dict[str, float]]:
     """Median time of one 128-token request over ``/v1`` (one client, idle server) against the same
     work called in this process on a service over the same checkpoints: ``embed.run`` (the task the
-    route calls) and ``service.classify``. Rounds of 5 HTTP then 5 in-process calls alternate, so
-    drifting load on the shared machine falls on both."""
+    route calls) and ``service.classify``. HTTP requests and in-process calls alternate one by one,
+    so drifting load on the shared machine falls on both."""
     from electra_demo.service import ModelService
     from electra_demo.tasks import embed
 
     service = ModelService(environ=env)
-    auth = {"Authorization": f"Bearer {API_KEY}"}
     cases = {
         "/v1/embeddings": (
-            JsonRoute(url, "/v1/embeddings", auth),
-            bodies(lambda t: {"model": "discriminator", "input": t, "encoding_format": "float"}, texts),
+            JsonRoute(url, "/v1/embeddings", AUTH),
+            bodies(ours_embed, texts),
             lambda t: embed.run(service, "discriminator", t),
         ),
         "/v1/classify": (
-            JsonRoute(url, "/v1/classify", auth),
-            bodies(lambda t: {"model": "sentiment", "input": t}, texts),
+            JsonRoute(url, "/v1/classify", AUTH),
+            bodies(ours_classify, texts),
             lambda t: service.classify("sentiment", t),
         ),
     }
@@ -432,13 +496,11 @@ def overhead(url: str, env: dict[str, str], texts: list[str], plan: Plan) -> dic
             local(texts[i % len(texts)])
         http_s: list[float] = []
         local_s: list[float] = []
-        for _ in range(plan.overhead_rounds):
-            for i in range(5):
-                http_s.append(route.timed(payloads[i % len(payloads)]))
-            for i in range(5):
-                start = time.perf_counter()
-                local(texts[i % len(texts)])
-                local_s.append(time.perf_counter() - start)
+        for i in range(plan.overhead_requests):
+            http_s.append(route.timed(payloads[i % len(payloads)]))
+            start = time.perf_counter()
+            local(texts[i % len(texts)])
+            local_s.append(time.perf_counter() - start)
         route.close()
         h, c = statistics.median(http_s), statistics.median(local_s)
         cost = (h - c) / c
@@ -468,33 +530,40 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def rps16(suite: dict | None) -> float:
-    return suite["16"]["rps"] if suite else float("nan")
+def rps16(r: dict, label: str) -> float:
+    level = r["load"].get(label, {}).get("16")
+    return level["rps"] if level else float("nan")
 
 
 def target_rows(r: dict) -> list[str]:
-    ours, int8, base, inf = r["ours"], r.get("ours_int8"), r["baseline"], r.get("infinity")
     rows = ["| target | measured | verdict |", "|---|---|---|"]
-    x = rps16(ours["classify"]) / rps16(base["classify"])
+
+    def ratio(ours: str, other: str) -> tuple[float, str]:
+        a, b = rps16(r, ours), rps16(r, other)
+        return a / b, f"{a / b:.2f}x ({a:.1f} vs {b:.1f} req/s)"
+
+    x, shown = ratio(OURS_CLASSIFY, NAIVE_CLASSIFY)
     rows.append(
         f"| `/v1/classify`, 16 clients, >= {TARGET_CLASSIFY:.0f}x the naive app's `/classify` req/s "
-        f"| {x:.2f}x ({rps16(ours['classify']):.1f} vs {rps16(base['classify']):.1f}) "
-        f"| {verdict(x >= TARGET_CLASSIFY)} |"
+        f"| {shown} | {verdict(x >= TARGET_CLASSIFY)} |"
     )
-    if inf:
-        x = rps16(ours["embeddings"]) / rps16(inf["embeddings"])
+    if INF_EMBED in r["load"]:
+        x, shown = ratio(OURS_EMBED, INF_EMBED)
         rows.append(
             f"| `/v1/embeddings` fp32, 16 clients, >= {TARGET_EMBED:.0f}x Infinity's req/s "
-            f"| {x:.2f}x ({rps16(ours['embeddings']):.1f} vs {rps16(inf['embeddings']):.1f}) "
-            f"| {verdict(x >= TARGET_EMBED)} |"
+            f"| {shown} | {verdict(x >= TARGET_EMBED)} |"
         )
-        if int8:
-            x = rps16(int8["embeddings"]) / rps16(inf["embeddings"])
+        if INT8_EMBED in r["load"]:
             rows.append(
-                f"| `/v1/embeddings` int8 (reported), 16 clients, vs Infinity's fp32 req/s "
-                f"| {x:.2f}x ({rps16(int8['embeddings']):.1f} vs {rps16(inf['embeddings']):.1f}) | - |"
+                "| `/v1/embeddings` int8 (reported), 16 clients, vs Infinity's fp32 req/s "
+                f"| {ratio(INT8_EMBED, INF_EMBED)[1]} | - |"
             )
-    for route, o in ours.get("overhead", {}).items():
+    if INT8_CLASSIFY in r["load"]:
+        rows.append(
+            "| `/v1/classify` int8 (reported), 16 clients, vs the naive app's req/s "
+            f"| {ratio(INT8_CLASSIFY, NAIVE_CLASSIFY)[1]} | - |"
+        )
+    for route, o in r.get("overhead", {}).items():
         rows.append(
             f"| `{route}` path over the in-process call, 128 tokens, <= {TARGET_OVERHEAD:.0%} "
             f"| {o['overhead']:+.1%} ({o['http_ms']:.1f} vs {o['inproc_ms']:.1f} ms) "
@@ -505,31 +574,34 @@ def target_rows(r: dict) -> list[str]:
 
 def load_rows(r: dict) -> list[str]:
     rows = [
-        "| server | route | clients | req/s | p50 ms | p99 ms | completed | refused | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server and route | clients | req/s | per window | p50 ms | p99 ms | done | refused | errors |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
-    suites = [
-        ("ours fp32", "/v1/embeddings", r["ours"]["embeddings"]),
-        ("ours int8", "/v1/embeddings", (r.get("ours_int8") or {}).get("embeddings")),
-        ("Infinity fp32", "/embeddings", (r.get("infinity") or {}).get("embeddings")),
-        ("ours fp32", "/v1/classify", r["ours"]["classify"]),
-        ("ours int8", "/v1/classify", (r.get("ours_int8") or {}).get("classify")),
-        ("Infinity fp32", "/classify", (r.get("infinity") or {}).get("classify")),
-        ("naive app", "/classify (Gradio, plain HTTP)", r["baseline"]["classify"]),
+    for group in r["groups"].values():
+        for label in group:
+            for c, x in r["load"][label].items():
+                windows = " / ".join(f"{w:.1f}" for w in x["windows_rps"])
+                rows.append(
+                    f"| {label} | {c} | {x['rps']:.2f} | {windows} | {x['p50_ms']:.0f} | {x['p99_ms']:.0f} "
+                    f"| {x['completed']} | {x['refused']} | {x['errors']} |"
+                )
+    return rows
+
+
+def overhead_rows(r: dict) -> list[str]:
+    rows = [
+        "| route | over HTTP, median ms | in-process, median ms | cost of the /v1 path | requests each |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for server, route, suite in suites:
-        for c in CLIENTS if suite else ():
-            x = suite[str(c)]
-            rows.append(
-                f"| {server} | {route} | {c} | {x['rps']:.2f} | {x['p50_ms']:.0f} | {x['p99_ms']:.0f} "
-                f"| {x['completed']} | {x['refused']} | {x['errors']} |"
-            )
+    for route, o in r.get("overhead", {}).items():
+        rows.append(
+            f"| `{route}` | {o['http_ms']:.1f} | {o['inproc_ms']:.1f} | {o['overhead']:+.1%} | {o['n']} |"
+        )
     return rows
 
 
 def render(r: dict, wall_s: float) -> str:
     m, v = r["machine"], r["machine"]["versions"]
-    inf = r.get("infinity")
     lines = [
         f"Date: {r['run']['date']}  ",
         f"Command: `{r['run']['command']}`  ",
@@ -539,17 +611,10 @@ def render(r: dict, wall_s: float) -> str:
         f"onnxruntime {v['onnxruntime']}, fastapi {v['fastapi']}, httpx {v['httpx']} (client). Code: "
         f"{m['commit']}{' + uncommitted changes in app.py/electra_demo' if m['dirty'] else ''}.",
         "",
-        (
-            "Infinity: "
-            + ", ".join(f"{k} {x}" for k, x in inf["versions"].items())
-            + " (`infinity_emb v2 --engine torch --device cpu --dtype float32 --pooling-method mean "
-            "--no-model-warmup`, its own venv)."
-            if inf
-            else "Infinity: not run (" + r.get("infinity_skipped", "no venv") + ")."
-        ),
+        r["infinity_line"],
         "",
-        f"Our backends: {'; '.join(r['ours'].get('backends', [])) or 'not logged (app given by URL)'}.",
-        f"int8: {'; '.join((r.get('ours_int8') or {}).get('backends', [])) or 'not run or not logged'}.",
+        f"Our backends: {'; '.join(r['backends'].get('ours-v1', [])) or 'not logged (app given by URL)'}.  ",
+        f"int8: {'; '.join(r['backends'].get('ours-v1-int8', [])) or 'not run or not logged'}.",
         "",
         f"Note: {SHARED_NOTE}; the noise table says how busy.",
         "",
@@ -559,13 +624,18 @@ def render(r: dict, wall_s: float) -> str:
         "",
         "### Requests/s and latency, one 8-32-token text a request",
         "",
-        f"Each client is a thread with its own kept-alive httpx connection, back to back for "
-        f"~{r['ours']['classify']['1']['elapsed_s']:.0f} s after an untimed warm-up at the same count. "
+        "Each client is a thread with its own kept-alive httpx connection, sending back to back. Per "
+        f"comparison and client count the servers took turns in windows of {r['window_s']:.0f} s, ordered "
+        "A B C ... C B A (one figure per window in the table), after an untimed warm-up. "
         "'refused' = HTTP 429/503.",
         "",
         *load_rows(r),
         "",
-        "### Noise: CPU kept busy by other processes while each server was measured",
+        "### The /v1 path vs the in-process call, 128 tokens, one client, idle server",
+        "",
+        *overhead_rows(r),
+        "",
+        "### Noise: CPU kept busy by other processes while each comparison ran",
         "",
         "| phase | other processes (cores) | steal (cores) | load average 1 min |",
         "|---|---:|---:|---:|",
@@ -575,6 +645,16 @@ def render(r: dict, wall_s: float) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def infinity_line(servers: Servers, venv: Path) -> str:
+    if not servers.infinity:
+        return f"Infinity: not run (no {venv / 'bin' / 'infinity_emb'})."
+    versions = ", ".join(f"{k} {x}" for k, x in infinity_versions(venv).items())
+    return (
+        f"Infinity: {versions} (`infinity_emb v2 --engine torch --device cpu --dtype float32 "
+        "--pooling-method mean --no-model-warmup`, its own venv, default batch size 32)."
+    )
 
 
 # ---- main ----------------------------------------------------------------------------------------------
@@ -617,6 +697,24 @@ Infinity is not installed at {venv}; to compare with it:
     {venv}/bin/pip install -r benchmarks/infinity-requirements.txt"""
 
 
+def measure(servers: Servers, texts: dict, plan: Plan, args: argparse.Namespace, paths: dict) -> dict:
+    r: dict[str, Any] = {"load": {}, "groups": {}, "noise": {}, "window_s": plan.duration / 2}
+    check_all(servers, texts["short"][0])
+    for name, targets in groups(servers, texts["short"]).items():
+        log(f"{name}: {', '.join(t.label for t in targets)}")
+        r["groups"][name] = [t.label for t in targets]
+        with other_load(r["noise"], name, servers.pids):
+            r["load"].update(rotation(targets, plan))
+    work = args.workdir.resolve()
+    log("our fp32 app alone: the /v1 path vs the in-process call at 128 tokens")
+    with other_load(r["noise"], "/v1 path vs in-process", servers.pids):
+        env = our_env(paths, work / "onnx-cache", int8=False)
+        r["overhead"] = overhead(servers.ours, env, texts["single"]["128"], plan)
+    r["backends"] = {name: app.backends() for name, app in servers.apps.items()}
+    r["infinity_line"] = infinity_line(servers, args.infinity_venv.expanduser())
+    return r
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     raw = argv if argv is not None else sys.argv[1:]
@@ -629,21 +727,10 @@ def main(argv: list[str] | None = None) -> None:
     log(cpu_line())
     paths, texts = build(work)
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    r: dict[str, Any] = {"quick": plan.quick, "machine": machine(), "run": {"command": command, "date": date}}
-    noise: dict = {}
-    venv = args.infinity_venv.expanduser()
-    if (venv / "bin" / "infinity_emb").is_file():
-        r["infinity"] = run_infinity(venv, paths, texts["short"], logs, plan, noise)
-    else:
-        print(INSTALL.format(venv=venv), file=sys.stderr)
-        r["infinity_skipped"] = f"no {venv / 'bin' / 'infinity_emb'}"
-    r["baseline"] = run_baseline(paths, texts["short"], logs, plan, noise)
-    r["ours"] = run_ours(paths, texts, logs, plan, noise, int8=False, url=args.ours_url, work=work)
-    if not args.skip_int8:
-        r["ours_int8"] = run_ours(
-            paths, texts, logs, plan, noise, int8=True, url=args.ours_int8_url, work=work
-        )
-    r["noise"] = noise
+    with contextlib.ExitStack() as stack:
+        servers = start_servers(stack, args, paths, logs)
+        r = measure(servers, texts, plan, args, paths)
+    r.update(quick=plan.quick, machine=machine(), run={"command": command, "date": date})
     wall = time.perf_counter() - t_start
     (work / "v1-results.json").write_text(json.dumps(r, indent=1))
     table = render(r, wall)
