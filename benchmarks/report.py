@@ -247,15 +247,14 @@ def int8(r: dict) -> list[str]:
 
 
 def client_cost_section(r: dict) -> list[str]:
-    cc = r["client_cost"]
     return [
         *heading("f. What gradio_client itself costs per call (bare Gradio app, no model)", r),
         "A Gradio app with one endpoint, `/echo`, returning its text; the same call alternately through "
         "`gradio_client.Client.predict` and over plain HTTP, one at a time, after warm-ups "
-        "(`benchmarks/client_cost.py`, here run as a phase of the command above; alone: "
-        "`.venv/bin/python benchmarks/client_cost.py`).",
+        "(`benchmarks/client_cost.py`, here run as a phase of the command above; alone, with our app "
+        "on tiny checkpoints as well: `.venv/bin/python benchmarks/client_cost.py`).",
         "",
-        *client_cost.table(cc),
+        *client_cost.table(r["client_cost"]),
         "",
     ]
 
