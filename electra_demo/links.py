@@ -1,7 +1,9 @@
 """Shareable links: a tab's inputs in the page URL, and back. Pure functions, no gradio.
 
 ``?tab=detect&text=...&threshold=0.6`` opens the "Replaced tokens" tab, fills its inputs and
-runs it. Unknown or malformed parameters are dropped with a notice, never an error page.
+runs it. Unknown or malformed parameters are dropped with a notice, never an error page. Each
+tab declares its own :class:`TabLink` (``electra_demo/tabs/``); the page passes them all to
+:func:`parse_link`.
 """
 
 from __future__ import annotations
@@ -17,28 +19,37 @@ from .processing import InputError
 
 MAX_LINK_CHARS = 4_000  # longer query strings are refused: proxies and chat apps cut them
 
+Parser = Callable[[str], Any]
 
-def _number(low: float, high: float) -> Callable[[str], float]:
+
+def number(low: float, high: float) -> Parser:
+    """A number from ``low`` to ``high``."""
+
     def parse(value: str) -> float:
-        number = float(value)
-        if not math.isfinite(number) or not low <= number <= high:
+        parsed = float(value)
+        if not math.isfinite(parsed) or not low <= parsed <= high:
             raise ValueError(f"must be between {low:g} and {high:g}")
-        return number
+        return parsed
 
     return parse
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
+class Whole:
+    """A whole number from ``low`` to ``high``; a link writes it without a decimal point."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, value: str) -> int:
         number = int(value)
-        if not low <= number <= high:
-            raise ValueError(f"must be a whole number from {low} to {high}")
+        if not self.low <= number <= self.high:
+            raise ValueError(f"must be a whole number from {self.low} to {self.high}")
         return number
 
-    return parse
 
+def choice(choices: tuple[str, ...]) -> Parser:
+    """One of ``choices``."""
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in choices:
             raise ValueError("must be one of " + ", ".join(choices))
@@ -47,7 +58,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _flag(value: str) -> bool:
+def flag(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -56,7 +67,7 @@ def _flag(value: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _text(value: str) -> str:
+def text(value: str) -> str:
     return value
 
 
@@ -65,57 +76,34 @@ class TabLink:
     """A tab's URL name and its inputs, in the order of its endpoint's arguments."""
 
     tab: str
-    params: tuple[tuple[str, Callable[[str], Any]], ...]
+    params: tuple[tuple[str, Parser], ...]
     required: tuple[str, ...]  # the inputs without which the tab is not run
 
-
-TABS: dict[str, TabLink] = {
-    link.tab: link
-    for link in (
-        TabLink("detect", (("text", _text), ("threshold", _number(0, 1))), ("text",)),
-        TabLink(
-            "corrupt",
-            (("text", _text), ("fraction", _number(0, 1)), ("seed", _whole(0, 2**32 - 1))),
-            ("text",),
-        ),
-        TabLink(
-            "classify",
-            (("head", _choice(config.CLASSIFY_HEADS)), ("text", _text), ("text_pair", _text)),
-            ("text",),
-        ),
-        TabLink("tag", (("text", _text), ("aggregation", _choice(config.AGGREGATIONS))), ("text",)),
-        TabLink(
-            "qa",
-            (
-                ("question", _text),
-                ("context", _text),
-                ("top_k", _whole(1, config.QA_MAX_TOP_K)),
-                ("max_answer_len", _whole(1, 100)),
-                ("handle_impossible_answer", _flag),
-                ("max_seq_len", _whole(64, config.MODEL_MAX_TOKENS)),
-                ("doc_stride", _whole(0, 256)),
-            ),
-            ("question", "context"),
-        ),
-    )
-}
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.params]
 
 
 @dataclass
 class ParsedLink:
-    tab: str | None = None
+    link: TabLink | None = None  # the tab the link opens; None: it opens none
     values: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
     @property
+    def tab(self) -> str | None:
+        return self.link.tab if self.link else None
+
+    @property
     def runnable(self) -> bool:
-        if self.tab is None:
+        if self.link is None:
             return False
-        return all(str(self.values.get(name, "")).strip() for name in TABS[self.tab].required)
+        return all(str(self.values.get(name, "")).strip() for name in self.link.required)
 
 
-def parse_link(params: Mapping[str, str]) -> ParsedLink:
-    """Read a page URL's query parameters; keep what is valid, say what was dropped."""
+def parse_link(params: Mapping[str, str], tabs: Mapping[str, TabLink]) -> ParsedLink:
+    """Read a page URL's query parameters for one of ``tabs``; keep what is valid, say what was
+    dropped."""
     parsed = ParsedLink()
     params = {k: v for k, v in params.items() if not k.startswith("__")}  # Gradio's own
     if not params:
@@ -124,11 +112,11 @@ def parse_link(params: Mapping[str, str]) -> ParsedLink:
     if tab is None:
         parsed.notices.append("The link names no tab (?tab=...); its parameters were ignored.")
         return parsed
-    if tab not in TABS:
-        parsed.notices.append(f"The link's tab is unknown; expected one of: {', '.join(TABS)}.")
+    if tab not in tabs:
+        parsed.notices.append(f"The link's tab is unknown; expected one of: {', '.join(tabs)}.")
         return parsed
-    parsed.tab = tab
-    known = dict(TABS[tab].params)
+    parsed.link = tabs[tab]
+    known = dict(parsed.link.params)
     for name, raw in params.items():
         if name == "tab":
             continue
@@ -148,19 +136,17 @@ def parse_link(params: Mapping[str, str]) -> ParsedLink:
     return parsed
 
 
-def make_link(tab: str, values: Mapping[str, Any]) -> str:
-    """The query string (``?tab=...``) that reopens ``tab`` with ``values``; refuses links that
-    are too long rather than cutting them."""
-    if tab not in TABS:
-        raise InputError(f"Unknown tab {tab!r}; expected one of: {', '.join(TABS)}.")
-    pairs: list[tuple[str, str]] = [("tab", tab)]
-    for name, _ in TABS[tab].params:
+def make_link(link: TabLink, values: Mapping[str, Any]) -> str:
+    """The query string (``?tab=...``) that reopens ``link``'s tab with ``values``; refuses links
+    that are too long rather than cutting them."""
+    pairs: list[tuple[str, str]] = [("tab", link.tab)]
+    for name, parser in link.params:
         value = values.get(name)
         if value is None or value == "":
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        elif isinstance(value, float) and value.is_integer() and name not in ("threshold", "fraction"):
+        elif isinstance(value, float) and value.is_integer() and isinstance(parser, Whole):
             value = int(value)
         pairs.append((name, str(value)))
     query = "?" + urlencode(pairs)

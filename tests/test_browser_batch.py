@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from electra_demo import batch
+from electra_demo import tables
 from electra_demo.service import ModelService
 from tests.test_batch import assert_close
 from tests.test_browser import TIMEOUT, error_toast, open_app
@@ -76,7 +76,7 @@ def preview_rows(page) -> list[list[str]]:
     table = page.locator("#batch-preview")
     expect(table.get_by_test_id("cell-0-0")).to_be_visible(timeout=TIMEOUT)
     rows = []
-    for r in range(batch.MAX_ROWS):
+    for r in range(tables.MAX_ROWS):
         first = table.get_by_test_id(f"cell-{r}-0")
         if first.count() == 0:
             break
@@ -232,7 +232,7 @@ def test_txt_detect(page, app_url, service: ModelService, tmp_path: Path):
 # ---- 3. refused files -----------------------------------------------------------------------
 def test_refused_files_are_named_and_the_tab_recovers(page, app_url, tmp_path: Path):
     too_long = tmp_path / "too-long.txt"
-    too_long.write_text("".join(f"Line number {i}.\n" for i in range(batch.MAX_ROWS + 1)), encoding="utf-8")
+    too_long.write_text("".join(f"Line number {i}.\n" for i in range(tables.MAX_ROWS + 1)), encoding="utf-8")
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"Looks like text\n\x00\x01\x02\xff\xfe binary\n")
     good = tmp_path / "good.txt"

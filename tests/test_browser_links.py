@@ -350,10 +350,10 @@ def test_too_long_input_is_refused_a_link(page, app_url):
 
 # ---- 4. examples ------------------------------------------------------------------------------
 def test_example_click_fills_and_runs_then_comes_from_the_cache(page, app_url, service: ModelService):
-    from electra_demo.ui import EXAMPLES
+    from electra_demo.tabs.detect import EXAMPLES
 
-    first, threshold = EXAMPLES["detect"][0]
-    second = EXAMPLES["detect"][1][0]
+    first, threshold = EXAMPLES[0]
+    second = EXAMPLES[1][0]
     expected = service.detect(first, threshold)
     counts = f"{sum(w.replaced for w in expected.words)} of {len(expected.words)} words look replaced"
     open_url(page, app_url)

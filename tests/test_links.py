@@ -1,4 +1,5 @@
-"""Shareable links: query parameters to tab inputs and back (pure functions)."""
+"""Shareable links: query parameters to tab inputs and back (pure functions, and each tab's link
+parameters as the page lists them)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from electra_demo.links import MAX_LINK_CHARS, TABS, make_link, parse_link
+from electra_demo import links
+from electra_demo.links import MAX_LINK_CHARS
 from electra_demo.processing import InputError
+from electra_demo.ui import LINKS
+
+
+def make_link(tab, values):
+    return links.make_link(LINKS[tab], values)
+
+
+def parse_link(params):
+    return links.parse_link(params, LINKS)
 
 
 def roundtrip(tab, values):
@@ -84,6 +95,6 @@ def test_every_endpoint_has_a_link_spec_in_argument_order(client):
         "tag": "/tag",
         "qa": "/answer",
     }
-    for tab, spec in TABS.items():
+    for tab, spec in LINKS.items():
         parameters = [p["parameter_name"] for p in endpoints[names[tab]]["parameters"]]
         assert [name for name, _ in spec.params] == parameters

@@ -1,0 +1,94 @@
+"""The "Classify" tab (``/classify``): sentiment, emotion and NLI heads; NLI shows a second box."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gradio as gr
+
+from .. import config, links, rendering
+from ..service import ModelService
+from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
+
+EXAMPLES = [
+    ["sentiment", "A moving, beautifully acted film that stays with you.", ""],
+    ["emotion", "I can't believe they threw me a surprise party!", ""],
+    ["nli", "A man is playing a guitar on a crowded stage.", "A person is performing music."],
+]
+LINK = links.TabLink(
+    "classify",
+    (("head", links.choice(config.CLASSIFY_HEADS)), ("text", links.text), ("text_pair", links.text)),
+    ("text",),
+)
+
+
+def endpoint(service: ModelService) -> Callable:
+    @user_errors
+    def classify(head: str, text: str, text_pair: str = "", progress=gr.Progress(track_tqdm=True)):
+        """Classify a text with a fine-tuned ELECTRA head: every class with its probability.
+
+        Args:
+            head: Which head: "sentiment" (SST-2), "emotion", or "nli" (MNLI, a sentence pair).
+            text: The text to classify (for "nli" the premise); past 512 tokens it is truncated.
+            text_pair: For "nli" only, the hypothesis; leave empty for the other heads.
+
+        Returns:
+            The class probabilities, a summary, and JSON {"head", "model", "labels": [{"label",
+            "score"}] highest first, "truncated": bool}.
+        """
+        announce(service, progress, [head] if head in config.CLASSIFY_HEADS else [])
+        result = service.classify(head, text, text_pair)
+        return show(result, rendering.label_scores, rendering.classify_summary)
+
+    return classify
+
+
+def build(service: ModelService) -> BuiltTab:
+    first = config.CLASSIFY_HEADS[0]
+    card = model_card(service, first)
+    with gr.Row():
+        with gr.Column(scale=3):
+            head_menu = gr.Dropdown(
+                choices=[(config.REGISTRY[n].display_name, n) for n in config.CLASSIFY_HEADS],
+                value=first,
+                label="Head",
+                elem_id="classify-head",
+            )
+            text = gr.Textbox(
+                label="Text (premise for NLI)",
+                lines=3,
+                info=TEXT_LIMIT + "; the model reads the first 512 tokens",
+                elem_id="classify-text",
+            )
+            pair = gr.Textbox(
+                label="Hypothesis (second text)",
+                value="",
+                lines=2,
+                visible=config.REGISTRY[first].pair,
+                elem_id="classify-pair",
+            )
+            button = gr.Button("Classify", variant="primary", elem_id="classify-run")
+        with gr.Column(scale=2):
+            summary = gr.Markdown(elem_classes="electra-summary", elem_id="classify-summary")
+            label = gr.Label(label="Class probabilities", elem_id="classify-label")
+    with gr.Accordion("JSON", open=False):
+        json = gr.JSON(label="JSON")
+
+    def head_changed(head: str):
+        slot = config.REGISTRY.get(head)
+        shown = rendering.model_card(service.card(head)) if slot else ""
+        return gr.update(visible=bool(slot and slot.pair)), shown
+
+    def on_link(values: Mapping[str, Any]) -> dict:
+        """The second box, shown for a pair head, with the link's text_pair."""
+        chosen = values.get("head", first)
+        return {pair: gr.update(value=values.get("text_pair", ""), visible=config.REGISTRY[chosen].pair)}
+
+    tab = BuiltTab([head_menu, text, pair], [label, summary, json], endpoint(service), [button], on_link)
+    head_menu.change(head_changed, head_menu, [pair, card], api_visibility="private", queue=False)
+    button.click(tab.handler, tab.inputs, tab.outputs, api_name="classify", **RAW)
+    return tab
+
+
+TAB = Tab("classify", "Classify", build, EXAMPLES, LINK)

@@ -1,0 +1,82 @@
+"""The "Replaced tokens" tab (``/detect``): the discriminator's view of any text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from .. import config, links, rendering
+from ..service import ModelService
+from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
+
+EXAMPLES = [
+    ["I drank a cup of hot keyboard with my breakfast this morning.", 0.5],
+    ["The quick brown fox jumps over the lazy dog.", 0.5],
+    ["The chef cooked the meal in the kitchen and served it to the galaxy.", 0.5],
+]
+PLACEHOLDER = "Type a sentence, perhaps with one word that does not belong."
+LINK = links.TabLink("detect", (("text", links.text), ("threshold", links.number(0, 1))), ("text",))
+
+
+def endpoint(service: ModelService) -> Callable:
+    @user_errors
+    def detect(text: str, threshold: float = config.DEFAULT_THRESHOLD, progress=gr.Progress(track_tqdm=True)):
+        """Score every token of a text with ELECTRA's discriminator: P(the token was replaced).
+
+        Args:
+            text: The text to check (up to 20,000 characters; long texts are scored in windows).
+            threshold: A token or word is flagged as replaced above this probability (0-1, default 0.5).
+
+        Returns:
+            Token highlights, word highlights, a summary, a per-token table, and JSON
+            {"tokens": [{"text", "start", "end", "probability", "replaced"}], "words": [same
+            keys], "threshold"}, where text == input[start:end].
+        """
+        announce(service, progress, ["discriminator"])
+        result = service.detect(text, threshold)
+        return show(
+            result,
+            rendering.token_highlights,
+            rendering.word_highlights,
+            rendering.detect_summary,
+            rendering.token_rows,
+        )
+
+    return detect
+
+
+def build(service: ModelService) -> BuiltTab:
+    model_card(service, "discriminator")
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(label="Text", lines=4, placeholder=PLACEHOLDER, elem_id="detect-text")
+        with gr.Column(scale=1):
+            threshold = gr.Slider(0, 1, value=config.DEFAULT_THRESHOLD, step=0.01, label="Threshold")
+            button = gr.Button("Detect replaced tokens", variant="primary", elem_id="detect-run")
+    gr.Markdown(
+        f"Up to {config.MAX_TEXT_CHARS:,} characters; texts over 512 tokens are "
+        "scored in overlapping windows.",
+    )
+    summary = gr.Markdown(elem_classes="electra-summary", elem_id="detect-summary")
+    tokens = gr.HighlightedText(
+        label="Tokens, shaded red by P(replaced): clear = 0, full red = 1",
+        elem_id="detect-tokens",
+        show_legend=False,  # Gradio's score legend runs -1..1; probabilities run 0..1
+    )
+    words = gr.HighlightedText(
+        label="Words over the threshold",
+        color_map=rendering.WORD_COLORS,
+        show_legend=True,
+        elem_id="detect-words",
+    )
+    with gr.Accordion("Per-token scores and JSON", open=False):
+        table = gr.Dataframe(headers=rendering.TOKEN_COLUMNS, label="Per-token scores", interactive=False)
+        json = gr.JSON(label="JSON")
+    tab = BuiltTab([text, threshold], [tokens, words, summary, table, json], endpoint(service), [button])
+    button.click(tab.handler, tab.inputs, tab.outputs, api_name="detect", **RAW)
+    text.submit(tab.handler, tab.inputs, tab.outputs, api_visibility="private", **RAW)
+    return tab
+
+
+TAB = Tab("detect", "Replaced tokens", build, EXAMPLES, LINK)
