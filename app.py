@@ -1,4 +1,5 @@
-"""Hugging Face Spaces entry point: ``demo`` at module level, launched under ``__main__``.
+"""Hugging Face Spaces entry point: ``demo`` at module level, launched under ``__main__`` with the
+JSON API (``/v1``, ``/health``) on the same port, sharing the page's model service.
 
 python app.py                 # real checkpoints from the Hub (or ELECTRA_DEMO_<SLOT> overrides)
 python app.py --tiny          # small random checkpoints, for offline development
@@ -12,7 +13,9 @@ import argparse
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -26,12 +29,36 @@ from electra_demo.ui import build_demo, configure_queue, launch_kwargs
 TINY_DIR = Path(os.environ.get("ELECTRA_DEMO_TINY_DIR", Path.home() / ".cache" / "electra-demo" / "tiny"))
 
 
+@dataclass
+class Server:
+    """The page and the API around one model service (so they share models and batchers)."""
+
+    demo: gr.Blocks
+    service: ModelService
+    environ: Mapping[str, str]
+
+    def launch(self, **kwargs: Any) -> Any:
+        """``demo.launch(**kwargs)`` with the API served beside the page, on the same port."""
+        from electra_demo.api.mount import app_kwargs  # FastAPI and the API load with the server
+
+        return self.demo.launch(
+            app_kwargs=app_kwargs(self.service, self.environ, self.demo), **launch_kwargs(), **kwargs
+        )
+
+
+def create_server(environ: Mapping[str, str]) -> Server:
+    """The page and the API around one model service; no model loads until a request needs it."""
+    service = ModelService(environ=environ)
+    return Server(configure_queue(build_demo(service)), service, environ)
+
+
 def create_app(environ: Mapping[str, str]) -> gr.Blocks:
-    """The page around one model service; no model loads until a request needs it."""
-    return configure_queue(build_demo(ModelService(environ=environ)))
+    """The page around one model service (without the API; :func:`create_server` has both)."""
+    return create_server(environ).demo
 
 
-demo = create_app(os.environ)
+server = create_server(os.environ)
+demo = server.demo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,11 +99,10 @@ if __name__ == "__main__":
     args = parse_args()
     environ = environ_for(args, os.environ)
     if environ != dict(os.environ):
-        demo = create_app(environ)
-    demo.launch(
+        server = create_server(environ)
+    server.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
-        **launch_kwargs(),
     )

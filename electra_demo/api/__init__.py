@@ -1,0 +1,93 @@
+"""A plain JSON API under ``/v1`` (OpenAI's and vLLM's shapes) beside the page, on its port.
+
+:func:`create_api` builds the API app around the page's own :class:`ModelService` (so both share
+models and micro-batchers); :func:`electra_demo.api.mount.app_kwargs` puts it in front of the
+Gradio app that ``Blocks.launch`` starts, and ``app.py`` does that for ``python app.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from .. import __version__, config
+from ..service import ModelService
+from .catalog import Catalog
+from .edge import Edge
+from .errors import install_handlers
+from .routes import build_router, health_router
+from .schemas import MAX_BODY_BYTES
+from .security import Guard
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "ELECTRA's models over plain JSON. `/v1/models` and `/v1/embeddings` follow OpenAI's API (the "
+    "official `openai` client works unchanged), `/v1/classify` follows vLLM's, and `/v1/detect`, "
+    "`/v1/tag` and `/v1/answer` return the page's JSON for each input. When the server has API keys, "
+    "every `/v1` route (these docs included) needs `Authorization: Bearer <key>`; `/health` never does. "
+    'Errors always read `{"error": {"message", "type", "param", "code"}}`.'
+)
+
+
+def create_api(service: ModelService, environ: Mapping[str, str] | None = None) -> FastAPI:
+    """The ``/v1`` API and ``/health`` around ``service``, behind the edge (keys, rate, size,
+    in-flight bound); settings come from ``environ`` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
+    guard = Guard.from_environ(environ)
+    (log.warning if not guard.keys.required else log.info)(guard.describe())
+    app = FastAPI(
+        title="ELECTRA demo API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    install_handlers(app)
+    catalog = Catalog(service.resolve)
+    app.include_router(build_router(service, catalog, config.CONCURRENCY))
+    app.include_router(health_router(service))
+    app.openapi = lambda: openapi(app, guard, catalog)  # type: ignore[method-assign]
+    app.add_middleware(Edge, guard=guard, max_body=MAX_BODY_BYTES)
+    app.state.guard = guard
+    return app
+
+
+REQUESTS = {  # request schema -> its route, for the models each takes
+    "EmbeddingRequest": "/v1/embeddings",
+    "ClassifyRequest": "/v1/classify",
+    "DetectRequest": "/v1/detect",
+    "TagRequest": "/v1/tag",
+    "AnswerRequest": "/v1/answer",
+}
+
+
+def openapi(app: FastAPI, guard: Guard, catalog: Catalog) -> dict[str, Any]:
+    """FastAPI's document, told what this server does: a bad request is a 400 (not FastAPI's
+    422), the key is required only when the server has keys, and each route's ``model`` lists
+    the names it takes (slot names and checkpoint ids)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+                if not guard.keys.required:
+                    operation.pop("security", None)
+        components = schema.get("components", {})
+        if not guard.keys.required:
+            components.pop("securitySchemes", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        for name, route in REQUESTS.items():
+            model = components["schemas"][name]["properties"]["model"]
+            model["enum"] = catalog.names(route)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,88 @@
+"""Which models the API serves and how a request's ``model`` picks one.
+
+A model is named by its checkpoint id (what the slot resolves to: the registry's Hub id or the
+operator's override) or by the slot's name as an alias. Ids come only from the registry and the
+environment: a name that is neither is a 404, and nothing is ever loaded from a request's value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import config
+from ..config import ResolvedSlot
+from .errors import ApiError, describe
+
+ALL_SLOTS = tuple(config.REGISTRY)
+ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
+    "/v1/embeddings": ALL_SLOTS,
+    "/v1/classify": config.CLASSIFY_HEADS,
+    "/v1/detect": ("discriminator",),
+    "/v1/tag": ("ner",),
+    "/v1/answer": ("qa",),
+}
+
+
+class Catalog:
+    """The models, as the service resolves them (``resolve``: slot name -> checkpoint)."""
+
+    def __init__(self, resolve: Callable[[str], ResolvedSlot]):
+        self.resolve = resolve
+        self.created = int(time.time())
+
+    def cards(self) -> list[dict[str, Any]]:
+        """OpenAI's model objects, one per slot, with the slot, its task and its routes."""
+        cards = []
+        for name, slot in config.REGISTRY.items():
+            resolved = self.resolve(name)
+            cards.append(
+                {
+                    "id": resolved.source,
+                    "object": "model",
+                    "created": self.created,
+                    "owned_by": owner(resolved),
+                    "slot": name,
+                    "task": slot.task,
+                    "routes": [route for route, slots in ROUTES.items() if name in slots],
+                }
+            )
+        return cards
+
+    def names(self, route: str) -> list[str]:
+        """Every name ``route`` takes: its slots' names, then their checkpoint ids."""
+        slots = ROUTES[route]
+        return list(dict.fromkeys([*slots, *(self.resolve(name).source for name in slots)]))
+
+    def slot_for(self, model: str, route: str) -> str:
+        """The slot ``model`` names (alias or checkpoint id), if ``route`` takes it."""
+        allowed = ROUTES[route]
+        if model in config.REGISTRY:
+            candidates = [model]
+        else:
+            candidates = [name for name in ALL_SLOTS if self.resolve(name).source == model]
+        if not candidates:
+            raise ApiError(
+                404,
+                f"The model {describe(model)} does not exist here; GET /v1/models lists the models "
+                f"(checkpoint ids, or the slot names {', '.join(ALL_SLOTS)}).",
+                param="model",
+                code="model_not_found",
+            )
+        fitting = [name for name in candidates if name in allowed]
+        if not fitting:
+            raise ApiError(
+                400,
+                f"The model {describe(model)} ({candidates[0]}) cannot be used with {route}; it takes: "
+                f"{', '.join(allowed)}.",
+                param="model",
+                code="model_not_supported",
+            )
+        return fitting[0]
+
+
+def owner(resolved: ResolvedSlot) -> str:
+    if resolved.local:
+        return "local"
+    return resolved.source.split("/", 1)[0] if "/" in resolved.source else "huggingface"

@@ -1,0 +1,203 @@
+"""The ``/v1`` routes and ``/health``: thin async handlers that pick the model, run the task in a
+worker thread (bounded, shared by all API requests) and answer its JSON. Errors leave as
+:class:`~electra_demo.api.errors.ApiError`, which the app's handlers write in OpenAI's shape."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Security
+from fastapi.security import HTTPBearer
+from starlette.responses import Response
+
+from .. import config
+from ..models import ModelUnavailable
+from ..processing import InputError
+from ..service import ModelService
+from . import runs, schemas
+from .catalog import Catalog
+from .errors import ApiError, JSONBody
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PARAM = re.compile(r"^(input\[\d+\]|truncate_prompt_tokens|dimensions|pooling)")  # the field a message names
+
+REQUEST_ID = {
+    "x-request-id": {
+        "description": "This request's id (yours when you sent a plain one).",
+        "schema": {"type": "string"},
+    }
+}
+RETRY = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}}}
+
+
+def _error(description: str, retry: bool = False) -> dict[str, Any]:
+    return {
+        "model": schemas.ErrorResponse,
+        "description": description,
+        "headers": {**REQUEST_ID, **(RETRY if retry else {})},
+    }
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"headers": REQUEST_ID},
+    400: _error("Invalid request: the message names the field and what was expected."),
+    401: _error("Missing or wrong API key (when the server has keys)."),
+    404: _error("Unknown model (or route)."),
+    413: _error(f"Body over {schemas.MAX_BODY_BYTES:,} bytes."),
+    429: _error("Rate limited.", retry=True),
+    500: _error("Unexpected server error (logged; never for bad input)."),
+    503: _error("Too many requests in flight, or the model cannot be loaded.", retry=True),
+}
+bearer = HTTPBearer(
+    auto_error=False, description="An API key, when the server has keys (checked at the edge)."
+)
+
+
+class Runner:
+    """Runs blocking task calls in worker threads, at most ``concurrency`` at once."""
+
+    def __init__(self, service: ModelService, concurrency: int):
+        self.service = service
+        self.concurrency = concurrency
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # made inside the event loop
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        return self._limiter
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await anyio.to_thread.run_sync(partial(fn, self.service, *args), limiter=self.limiter)
+        except Exception as error:  # noqa: BLE001 - every failure leaves as an ApiError
+            raise translate(error) from None
+
+    async def each(self, fn: Callable[..., T], items: Sequence[Any], listed: bool) -> list[T]:
+        """``fn(service, item)`` for every item side by side (their rows batch together); the
+        first failing item (in input order) fails the request, named ``input[i]``."""
+        results: list[Any] = [None] * len(items)
+        failures: list[Exception | None] = [None] * len(items)
+
+        async def one(index: int) -> None:
+            try:
+                results[index] = await anyio.to_thread.run_sync(
+                    partial(fn, self.service, items[index]), limiter=self.limiter
+                )
+            except Exception as error:  # noqa: BLE001 - reported below, in input order
+                failures[index] = error
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(items)):
+                group.start_soon(one, index)
+        for index, failure in enumerate(failures):
+            if failure is not None:
+                raise translate(failure, index if listed else None) from None
+        return results
+
+
+def translate(error: Exception, index: int | None = None) -> ApiError:
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, InputError):
+        message = str(error)
+        if index is not None:
+            return ApiError(400, f"input[{index}]: {message}", param=f"input[{index}]")
+        named = PARAM.match(message)
+        return ApiError(400, message, param=named.group(0) if named else "input")
+    if isinstance(error, ModelUnavailable):
+        return ApiError(503, str(error), code="model_unavailable", retry_after=10)
+    log.error("unexpected error in an API task", exc_info=error)
+    return ApiError(
+        500, "Something went wrong while running the model; the error was logged. Please try again."
+    )
+
+
+def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> APIRouter:
+    runner = Runner(service, concurrency)
+    router = APIRouter(responses=ERRORS, dependencies=[Security(bearer)])
+
+    @router.get("/v1/models", response_model=schemas.ModelList, summary="List the models")
+    async def list_models() -> Response:
+        """Every slot's checkpoint (OpenAI's list); the slot names are aliases for them."""
+        return JSONBody({"object": "list", "data": catalog.cards()})
+
+    @router.post("/v1/embeddings", response_model=schemas.EmbeddingResponse, summary="Embed texts")
+    async def create_embeddings(body: schemas.EmbeddingRequest) -> Response:
+        """OpenAI's embeddings: the encoder's last hidden state, mean-pooled over every position
+        (or [CLS] with `"pooling": "cls"`), L2-normalised."""
+        slot = catalog.slot_for(body.model, "/v1/embeddings")
+        return JSONBody(await runner.call(runs.embeddings, slot, body))
+
+    @router.post("/v1/classify", response_model=schemas.ClassifyResponse, summary="Classify texts")
+    async def create_classification(body: schemas.ClassifyRequest) -> Response:
+        """vLLM's classify: every class's probability per input (the page's /classify numbers)."""
+        slot = catalog.slot_for(body.model, "/v1/classify")
+        return JSONBody(await runner.call(runs.classify, slot, body))
+
+    @router.post("/v1/detect", response_model=schemas.DetectResponse, summary="Detect replaced tokens")
+    async def detect(body: schemas.DetectRequest) -> Response:
+        """The page's /detect per input: P(replaced) for every token and word."""
+        catalog.slot_for(body.model, "/v1/detect")
+        texts = runs.as_list(body.input)
+        results = await runner.each(
+            partial(_swap, runs.detect_one, body.threshold), texts, isinstance(body.input, list)
+        )
+        return JSONBody(runs.task_reply(catalog.resolve("discriminator").source, results))
+
+    @router.post("/v1/tag", response_model=schemas.TagResponse, summary="Tag named entities")
+    async def tag(body: schemas.TagRequest) -> Response:
+        """The page's /tag per input: the entities, aggregated as transformers' pipeline does."""
+        catalog.slot_for(body.model, "/v1/tag")
+        texts = runs.as_list(body.input)
+        results = await runner.each(
+            partial(_swap, runs.tag_one, body.aggregation), texts, isinstance(body.input, list)
+        )
+        return JSONBody(runs.task_reply(catalog.resolve("ner").source, results))
+
+    @router.post("/v1/answer", response_model=schemas.AnswerResponse, summary="Answer questions")
+    async def answer(body: schemas.AnswerRequest) -> Response:
+        """The page's /answer per {question, context}: the best spans, or no answer."""
+        catalog.slot_for(body.model, "/v1/answer")
+        items = runs.as_list(body.input)
+        results = await runner.each(
+            partial(_swap, runs.answer_one, body), items, isinstance(body.input, list)
+        )
+        return JSONBody(runs.task_reply(catalog.resolve("qa").source, results))
+
+    return router
+
+
+def _swap(fn: Callable[..., T], option: Any, service: ModelService, item: Any) -> T:
+    """``fn(service, item, option)``, for :meth:`Runner.each` (which passes service and item)."""
+    return fn(service, item, option)
+
+
+def health_router(service: ModelService) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/health",
+        response_model=schemas.Health,
+        summary="Health (no key needed)",
+        responses={200: {"headers": REQUEST_ID}},
+    )
+    async def health() -> Response:
+        """200 while the process serves requests, with each slot's state (for load balancers)."""
+        status = service.status()
+        return JSONBody(
+            {
+                "status": "ok",
+                "models": status,
+                "loaded": [name for name, state in status.items() if state == "loaded"],
+                "encoders": [name for name in config.REGISTRY if service.is_loaded(f"{name}:encoder")],
+            }
+        )
+
+    return router

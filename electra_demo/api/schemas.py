@@ -1,0 +1,330 @@
+"""The ``/v1`` requests and responses, declared once: they validate requests and write the
+OpenAPI document (``/v1/openapi.json``), where every field carries its description.
+
+Shapes follow OpenAI (models, embeddings) and vLLM (classify); detect, tag and answer return the
+page's JSON for each input. Requests refuse unknown fields, so a misspelt option is a 400 that
+names it rather than a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .. import config
+
+MAX_INPUTS = 64  # inputs in one request
+MAX_INPUT_TOKENS = 512  # embeddings and classify, special tokens included
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+Text = Annotated[str, Field(min_length=1, max_length=config.MAX_TEXT_CHARS)]
+TokenIds = Annotated[list[Annotated[int, Field(ge=0, strict=True)]], Field(min_length=1)]
+Pair = Annotated[list[Text], Field(min_length=2, max_length=2)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # as the schema says: no "3" for 3
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- errors -------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong and what was expected, in plain words.")
+    type: str = Field(
+        description="OpenAI's error type: invalid_request_error, rate_limit_error or server_error."
+    )
+    param: str | None = Field(description="The request field at fault (for example input[3]), or null.")
+    code: str | None = Field(
+        description="A short machine-readable code: invalid_request, missing_field, unknown_field, "
+        "invalid_json, invalid_api_key, model_not_found, request_too_large, input_too_long, "
+        "rate_limit_exceeded, overloaded, model_unavailable, internal_error."
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail = Field(description="The error, in OpenAI's shape.")
+
+
+# ---- shared -------------------------------------------------------------------------------
+class Usage(BaseModel):
+    prompt_tokens: int = Field(description="Tokens read from the inputs (special tokens included).")
+    total_tokens: int = Field(description="Equal to prompt_tokens: nothing is generated.")
+
+
+class ModelCard(Reply):
+    id: str = Field(description="The checkpoint id (a Hub id, or the operator's local directory).")
+    object: Literal["model"] = Field("model", description='Always "model".')
+    created: int = Field(description="Unix time at which this server started.")
+    owned_by: str = Field(description="The Hub organisation of the checkpoint, or 'local'.")
+    slot: str = Field(description="The demo's slot for it; accepted as an alias wherever a model is.")
+    task: str = Field(description="What the slot's head does.")
+    routes: list[str] = Field(description="The /v1 routes that take this model.")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = Field("list", description='Always "list".')
+    data: list[ModelCard] = Field(description="One entry per slot.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description='Always "ok" while the process serves requests.')
+    models: dict[str, str] = Field(
+        description="Each slot's state: not loaded, loading, loaded, or failed: <reason>. Models "
+        "load on first use, so a fresh server reports every slot not loaded."
+    )
+    loaded: list[str] = Field(description="The slots loaded now.")
+    encoders: list[str] = Field(description="The slots whose encoder alone is loaded (for /v1/embeddings).")
+
+
+# ---- embeddings ---------------------------------------------------------------------------
+class EmbeddingRequest(Request):
+    model: str = Field(
+        description="A checkpoint id from GET /v1/models or a slot name (discriminator, generator, "
+        "sentiment, emotion, nli, ner, qa); the checkpoint's encoder embeds the input.",
+        examples=["discriminator"],
+    )
+    input: (
+        Text
+        | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
+        | TokenIds
+        | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_INPUTS)]
+    ) = Field(
+        description=f"A text, a list of texts, a list of token ids, or a list of lists of token ids; "
+        f"at most {MAX_INPUTS} inputs, {config.MAX_TEXT_CHARS:,} characters a text and "
+        f"{MAX_INPUT_TOKENS} tokens an input. Texts get [CLS] and [SEP]; token ids are used as given.",
+        examples=["The chef cooked the meal."],
+    )
+    encoding_format: Literal["float", "base64"] = Field(
+        "float",
+        description='"float": a list of numbers; "base64": the little-endian float32 bytes, base64 '
+        "encoded (what the openai client asks for by default, and decodes).",
+    )
+    dimensions: int | None = Field(
+        None, description="Accepted only when equal to the model's hidden size (no truncation)."
+    )
+    user: str | None = Field(None, description="Accepted for compatibility and ignored.")
+    pooling: Literal["mean", "cls"] = Field(
+        "mean",
+        description="Extension. mean: the average of the encoder's last hidden state over every "
+        "position (special tokens included); cls: the first position ([CLS]). Either is L2-normalised.",
+    )
+    truncate_prompt_tokens: int | None = Field(
+        None,
+        description="vLLM's option: cut each input to its first this-many tokens (-1: the model's "
+        f"maximum) instead of refusing inputs over {MAX_INPUT_TOKENS} tokens.",
+    )
+
+    @field_validator("truncate_prompt_tokens")
+    @classmethod
+    def _truncate(cls, value: int | None) -> int | None:
+        return check_truncate(value)
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = Field("embedding", description='Always "embedding".')
+    embedding: list[float] | str = Field(
+        description="The unit-length vector: numbers, or base64 of little-endian float32 bytes."
+    )
+    index: int = Field(description="The input's position in the request.")
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = Field("list", description='Always "list".')
+    data: list[Embedding] = Field(description="One embedding per input, in input order.")
+    model: str = Field(description="The checkpoint id that embedded the input.")
+    usage: Usage = Field(description="Tokens read.")
+
+
+# ---- classify -----------------------------------------------------------------------------
+class ClassifyRequest(Request):
+    model: str = Field(
+        description="A classification head: sentiment, emotion or nli (a slot name or its checkpoint id).",
+        examples=["sentiment"],
+    )
+    input: Text | Annotated[list[Text | Pair], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
+        description="A text, or a list whose items are texts or, for a pair head such as nli, "
+        f"two-item lists [text, text_pair]; at most {MAX_INPUTS} inputs and {MAX_INPUT_TOKENS} "
+        "tokens an input (special tokens included).",
+        examples=["A wonderful film."],
+    )
+    truncate_prompt_tokens: int | None = Field(
+        None,
+        description="vLLM's option: cut each input to this many tokens (-1: the model's maximum), as "
+        f"the page does, instead of refusing inputs over {MAX_INPUT_TOKENS} tokens.",
+    )
+    user: str | None = Field(None, description="Accepted for compatibility and ignored.")
+
+    @field_validator("truncate_prompt_tokens")
+    @classmethod
+    def _truncate(cls, value: int | None) -> int | None:
+        return check_truncate(value)
+
+
+class LabelScore(BaseModel):
+    label: str = Field(description="A class name.")
+    score: float = Field(description="Its probability.")
+
+
+class ClassifyData(BaseModel):
+    index: int = Field(description="The input's position in the request.")
+    label: str = Field(description="The most probable class.")
+    probs: list[float] = Field(description="Every class's probability, in the checkpoint's label-id order.")
+    num_classes: int = Field(description="How many classes the head has.")
+    labels: list[LabelScore] = Field(description="Every class with its probability, highest first.")
+
+
+class ClassifyResponse(BaseModel):
+    id: str = Field(description="A unique id for this response.")
+    object: Literal["list"] = Field("list", description='Always "list".')
+    created: int = Field(description="Unix time of the response.")
+    model: str = Field(description="The checkpoint id of the head.")
+    data: list[ClassifyData] = Field(description="One result per input, in input order.")
+    usage: Usage = Field(description="Tokens read.")
+
+
+# ---- detect, tag, answer ------------------------------------------------------------------
+TextInputs = Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)]
+
+
+class DetectRequest(Request):
+    model: str = Field("discriminator", description="The discriminator (its slot name or checkpoint id).")
+    input: TextInputs = Field(
+        description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
+        "each); long texts are scored in overlapping windows, as on the page.",
+        examples=["I drank a cup of hot keyboard this morning."],
+    )
+    threshold: float = Field(
+        config.DEFAULT_THRESHOLD,
+        ge=0.0,
+        le=1.0,
+        description="A token or word counts as replaced above this probability.",
+    )
+
+
+class TagRequest(Request):
+    model: str = Field("ner", description="The entity tagger (its slot name or checkpoint id).")
+    input: TextInputs = Field(
+        description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
+        "each); long texts are tagged in overlapping windows, as on the page.",
+        examples=["Marie Curie worked in Paris."],
+    )
+    aggregation: Literal["none", "simple", "first", "average", "max"] = Field(
+        config.DEFAULT_AGGREGATION,
+        description="How word pieces merge into entities (transformers' token-classification strategies).",
+    )
+
+
+class QAInput(Request):
+    question: str = Field(
+        min_length=1,
+        max_length=config.MAX_QUESTION_CHARS,
+        description=f"The question (at most {config.QA_MAX_QUESTION_LEN} tokens).",
+    )
+    context: str = Field(
+        min_length=1,
+        max_length=config.MAX_CONTEXT_CHARS,
+        description=f"The text to search (at most {config.MAX_CONTEXT_CHARS:,} characters); every "
+        "window of it is read.",
+    )
+
+
+class AnswerRequest(Request):
+    model: str = Field("qa", description="The question-answering model (its slot name or checkpoint id).")
+    input: QAInput | Annotated[list[QAInput], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
+        description=f"A {{question, context}} object or a list of them (at most {MAX_INPUTS}).",
+        examples=[{"question": "Where did Marie Curie work?", "context": "Marie Curie worked in Paris."}],
+    )
+    top_k: int = Field(
+        config.QA_TOP_K, ge=1, le=config.QA_MAX_TOP_K, description="How many candidate answers to return."
+    )
+    max_answer_len: int = Field(
+        config.QA_MAX_ANSWER_LEN, ge=1, le=512, description="The longest answer considered, in tokens."
+    )
+    handle_impossible_answer: bool = Field(True, description='Whether "no answer" may win, as in SQuAD 2.0.')
+    max_seq_len: int | None = Field(
+        None,
+        ge=32,
+        le=config.MODEL_MAX_TOKENS,
+        description=f"Window size in tokens, question included (default {config.QA_MAX_SEQ_LEN}, or the "
+        "model's maximum when smaller).",
+    )
+    doc_stride: int | None = Field(
+        None,
+        ge=0,
+        le=config.MODEL_MAX_TOKENS,
+        description=f"Tokens shared by neighbouring windows (default {config.QA_DOC_STRIDE}, or half "
+        "the window when smaller); must be smaller than the room left for the context.",
+    )
+
+
+class Span(BaseModel):
+    text: str = Field(description="The input's own characters, input[start:end].")
+    start: int = Field(description="Start offset in the input (characters).")
+    end: int = Field(description="End offset in the input (characters).")
+    probability: float = Field(description="P(replaced); for a word, the highest of its pieces.")
+    replaced: bool = Field(description="probability > threshold.")
+
+
+class DetectData(BaseModel):
+    index: int = Field(description="The input's position in the request.")
+    tokens: list[Span] = Field(description="Every WordPiece token ([CLS]/[SEP] left out).")
+    words: list[Span] = Field(description="Every word.")
+    threshold: float = Field(description="The threshold used.")
+
+
+class EntityOut(BaseModel):
+    text: str = Field(description="The input's own characters, input[start:end].")
+    label: str = Field(description="The entity type (PER, ORG, LOC, MISC; B-/I- tags with aggregation none).")
+    score: float = Field(description="The model's confidence.")
+    start: int = Field(description="Start offset in the input (characters).")
+    end: int = Field(description="End offset in the input (characters).")
+
+
+class TagData(BaseModel):
+    index: int = Field(description="The input's position in the request.")
+    entities: list[EntityOut] = Field(description="The entities, in text order.")
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="context[start:end]; empty for the no-answer.")
+    score: float = Field(description="p_start x p_end (summed over equal answers).")
+    start: int = Field(description="Start offset in the context (0 for the no-answer).")
+    end: int = Field(description="End offset in the context (0 for the no-answer).")
+
+
+class AnswerData(BaseModel):
+    index: int = Field(description="The input's position in the request.")
+    answers: list[AnswerOut] = Field(description="The top candidates, best first.")
+    no_answer: bool = Field(description="Whether the empty answer won.")
+    settings: dict[str, Any] = Field(
+        description="The settings used: top_k, max_answer_len, doc_stride, max_seq_len, "
+        "max_question_len, handle_impossible_answer."
+    )
+
+
+class TaskResponse(BaseModel):
+    object: Literal["list"] = Field("list", description='Always "list".')
+    model: str = Field(description="The checkpoint id that answered.")
+    usage: Usage = Field(description="Tokens read.")
+
+
+class DetectResponse(TaskResponse):
+    data: list[DetectData] = Field(description="The page's /detect JSON per input, with its index.")
+
+
+class TagResponse(TaskResponse):
+    data: list[TagData] = Field(description="The page's /tag JSON per input, with its index.")
+
+
+class AnswerResponse(TaskResponse):
+    data: list[AnswerData] = Field(description="The page's /answer JSON per input, with its index.")
+
+
+def check_truncate(value: int | None) -> int | None:
+    if value is not None and value != -1 and value < 1:
+        raise ValueError(f"expected -1 (the model's maximum) or a positive number of tokens; got {value}")
+    return value
