@@ -468,7 +468,7 @@ def groups(servers: Servers, short: list[str]) -> dict[str, list[Target]]:
 
 
 # ---- the /v1 path vs the in-process call -----------------------------------------------------------------
-def overhead(url: str, env: dict[str, str], texts: list[str], plan: Plan) -> dict[str, dict[str, float]]:
+def overhead(url: str, env: dict[str, str], texts: list[str], plan: Plan) -> tuple[dict[str, dict], Any]:
     """Median time of one 128-token request over ``/v1`` (one client, idle server) against the same
     work called in this process on a service over the same checkpoints: ``embed.run`` (the task the
     route calls) and ``service.classify``. HTTP requests and in-process calls alternate one by one,
@@ -506,6 +506,30 @@ def overhead(url: str, env: dict[str, str], texts: list[str], plan: Plan) -> dic
         cost = (h - c) / c
         out[name] = {"http_ms": 1000 * h, "inproc_ms": 1000 * c, "overhead": cost, "n": len(http_s)}
         log(f"  {name} at 128 tokens: HTTP {1000 * h:.1f} ms, in-process {1000 * c:.1f} ms, {cost:+.1%}")
+    return out, service
+
+
+def forward_ceiling(service: Any, texts: list[str], repeats: int = 2) -> dict[str, float]:
+    """In-process rows/s of the sentiment model's runner alone (no HTTP, no batcher thread) on the
+    short texts: one at a time, and in length-sorted padded batches of 8 (the micro-batcher's
+    ``max_rows``) and of 16. The most any server can reach on this CPU with that forward."""
+    from electra_demo.batching import pad_rows, run_rows
+
+    loaded = service.load("sentiment")
+    run, pad_id = loaded.batcher._run, loaded.batcher.pad_id
+    encoded = [loaded.tokenizer(text) for text in texts]
+    rows = [(e["input_ids"], e["token_type_ids"]) for e in encoded]
+    passes: dict[str, Callable[[], Any]] = {
+        "1": lambda: [run(pad_rows([row], pad_id)) for row in rows],
+        "8": lambda: run_rows(run, rows, False, pad_id, 8, 8 * 512),
+        "16": lambda: run_rows(run, rows, False, pad_id, 16, 16 * 512),
+    }
+    out = {}
+    for batch in ("1", "8", "16", "1", "8", "16")[: 3 * repeats]:
+        start = time.perf_counter()
+        passes[batch]()
+        out[batch] = max(out.get(batch, 0.0), len(rows) / (time.perf_counter() - start))
+    log("  forward alone, rows/s: " + ", ".join(f"batch {b}: {x:.1f}" for b, x in out.items()))
     return out
 
 
@@ -635,6 +659,15 @@ def render(r: dict, wall_s: float) -> str:
         "",
         *overhead_rows(r),
         "",
+        "### The forward alone, in process: the ceiling for any server on this CPU",
+        "",
+        "Rows/s of the sentiment model's runner (ONNX Runtime fp32, as our app; no HTTP, no batcher "
+        "thread) over the same 64 texts of 8-32 tokens, best of 2 passes:",
+        "",
+        "| one at a time | length-sorted batches of 8 (the micro-batcher's max_rows) | batches of 16 |",
+        "|---:|---:|---:|",
+        "| " + " | ".join(f"{r['forward'][b]:.1f}" for b in ("1", "8", "16")) + " |",
+        "",
         "### Noise: CPU kept busy by other processes while each comparison ran",
         "",
         "| phase | other processes (cores) | steal (cores) | load average 1 min |",
@@ -706,10 +739,12 @@ def measure(servers: Servers, texts: dict, plan: Plan, args: argparse.Namespace,
         with other_load(r["noise"], name, servers.pids):
             r["load"].update(rotation(targets, plan))
     work = args.workdir.resolve()
-    log("our fp32 app alone: the /v1 path vs the in-process call at 128 tokens")
+    log("our fp32 app alone: the /v1 path vs the in-process call at 128 tokens; then the forward alone")
     with other_load(r["noise"], "/v1 path vs in-process", servers.pids):
         env = our_env(paths, work / "onnx-cache", int8=False)
-        r["overhead"] = overhead(servers.ours, env, texts["single"]["128"], plan)
+        r["overhead"], service = overhead(servers.ours, env, texts["single"]["128"], plan)
+    with other_load(r["noise"], "forward alone (in-process)", servers.pids):
+        r["forward"] = forward_ceiling(service, texts["short"])
     r["backends"] = {name: app.backends() for name, app in servers.apps.items()}
     r["infinity_line"] = infinity_line(servers, args.infinity_venv.expanduser())
     return r
