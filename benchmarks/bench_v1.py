@@ -5,11 +5,13 @@
     .venv/bin/python benchmarks/bench_v1.py --ours-url http://127.0.0.1:7860/   # an app already up
 
 Four servers on the same electra-base-shaped random checkpoints (``checkpoints.py``) are started
-and stay up (an idle one uses ~0.01 core): Infinity (``infinity_emb v2 --engine torch``, its own
-virtual environment, see ``infinity-requirements.txt``) serving the discriminator for
-``/embeddings`` and the sentiment head for ``/classify``; the naive app (``baseline_app.py``,
-``/classify`` over Gradio's plain-HTTP routes); our app (``app.py``) in fp32 and again with
-``ELECTRA_DEMO_INT8=1`` (``/v1/embeddings``, ``/v1/classify``).
+and stay up, but only the one being timed runs: the others are SIGSTOPped (an idle Gradio app
+wakes ~0.075 core, and on 2 cores that stalls another server's 2-thread forward). Infinity
+(``infinity_emb v2 --engine torch``, its own virtual environment, see
+``infinity-requirements.txt``) serves the discriminator for ``/embeddings`` and the sentiment head
+for ``/classify``; the naive app (``baseline_app.py``) ``/classify`` over Gradio's plain-HTTP
+routes; our app (``app.py``) in fp32 and again with ``ELECTRA_DEMO_INT8=1`` ``/v1/embeddings`` and
+``/v1/classify``.
 
 The servers of one comparison are timed one at a time, in windows ordered A B C ... C B A at each
 client count (1, then 16), so background load that drifts during the run falls on all of them
@@ -32,6 +34,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -150,6 +153,7 @@ class Target:
     label: str
     connect: Callable[[], Caller]
     payloads: list[bytes]
+    pid: int | None = None  # the server's process, resumed for this target's windows
 
 
 # ---- load ----------------------------------------------------------------------------------------------
@@ -216,24 +220,33 @@ def summarize(windows: Sequence[Window]) -> dict[str, Any]:
     }
 
 
-def rotation(targets: Sequence[Target], plan: Plan) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every target at each client count, in windows ordered A B C ... C B A.
+def sequential(target: Target, payloads: Sequence[bytes]) -> None:
+    caller = target.connect()
+    for payload in payloads:
+        caller.timed(payload)
+    caller.close()
+
+
+def rotation(targets: Sequence[Target], plan: Plan, servers: Servers) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every target at each client count, in windows ordered A B C ... C B A, each with only its
+    own server running (the others SIGSTOPped).
 
     Untimed warm-up first: every body once per target (so every text length has been seen:
     PyTorch's first forward at a new shape is slow), then, at each client count, a short window
-    per target at that count.
+    per target at that count; and 3 requests before each timed window, after its server resumes.
     """
     for target in targets:
-        caller = target.connect()
-        for payload in target.payloads:
-            caller.timed(payload)
-        caller.close()
+        servers.only(target.pid)
+        sequential(target, target.payloads)
     out: dict[str, dict[str, dict[str, Any]]] = {t.label: {} for t in targets}
     for n_clients in CLIENTS:
         for target in targets:
+            servers.only(target.pid)
             window(target, n_clients, plan.warmup_s)
         got: dict[str, list[Window]] = {t.label: [] for t in targets}
         for target in [*targets, *reversed(targets)]:
+            servers.only(target.pid)
+            sequential(target, target.payloads[:3])
             got[target.label].append(window(target, n_clients, plan.duration / 2))
         for target in targets:
             out[target.label][str(n_clients)] = x = summarize(got[target.label])
@@ -354,8 +367,43 @@ class Servers:
     ours_int8: str | None = None
     naive: str = ""
     infinity: str | None = None
-    pids: list[int] = field(default_factory=list)
+    pid_of: dict[str, int] = field(default_factory=dict)  # launched ones: ours, ours_int8, naive, infinity
     apps: dict[str, App] = field(default_factory=dict)
+
+    @property
+    def pids(self) -> list[int]:
+        return list(self.pid_of.values())
+
+    def only(self, pid: int | None) -> None:
+        """Resume ``pid`` (and its children) and SIGSTOP every other launched server, so that only
+        the server being timed uses the CPU. Idle Gradio apps wake ~0.075 core each, and on 2 cores
+        any woken thread stalls a 2-thread forward (Infinity's 16-client rate fell from ~16 to ~6
+        req/s with three idle Gradio apps beside it)."""
+        for other in self.pids:
+            for process in [other, *descendants(other)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process, signal.SIGCONT if other == pid else signal.SIGSTOP)
+
+    def resume_all(self) -> None:
+        for pid in self.pids:
+            for process in [pid, *descendants(pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process, signal.SIGCONT)
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo.extend(children.get(child, []))
+    return out
 
 
 def start_servers(stack: contextlib.ExitStack, args: argparse.Namespace, paths: dict, logs: Path) -> Servers:
@@ -367,7 +415,8 @@ def start_servers(stack: contextlib.ExitStack, args: argparse.Namespace, paths: 
             return url
         env = our_env(paths, work / ("onnx-cache-int8" if int8 else "onnx-cache"), int8)
         app = stack.enter_context(launched(name, ["app.py"], env, logs))
-        servers.apps[name], _ = app, servers.pids.append(app.proc.pid)
+        servers.apps[name] = app
+        servers.pid_of["ours_int8" if int8 else "ours"] = app.proc.pid
         return app.url
 
     servers = Servers(ours="")
@@ -377,11 +426,11 @@ def start_servers(stack: contextlib.ExitStack, args: argparse.Namespace, paths: 
     naive = stack.enter_context(
         launched("baseline-v1", ["benchmarks/baseline_app.py"], naive_env(paths), logs)
     )
-    servers.naive, _ = naive.url, servers.pids.append(naive.proc.pid)
+    servers.naive, servers.pid_of["naive"] = naive.url, naive.proc.pid
     venv = args.infinity_venv.expanduser()
     if (venv / "bin" / "infinity_emb").is_file():
         servers.infinity, proc = stack.enter_context(infinity_launched(venv, paths, logs))
-        servers.pids.append(proc.pid)
+        servers.pid_of["infinity"] = proc.pid
     else:
         print(INSTALL.format(venv=venv), file=sys.stderr)
     return servers
@@ -450,20 +499,23 @@ def groups(servers: Servers, short: list[str]) -> dict[str, list[Target]]:
     int8, Infinity) and classify (ours fp32, the naive app, ours int8, Infinity)."""
     embed: list[Target] = []
     classify: list[Target] = []
-    for url, label_e, label_c in (
-        (servers.ours, OURS_EMBED, OURS_CLASSIFY),
-        (servers.ours_int8, INT8_EMBED, INT8_CLASSIFY),
+    for url, role, label_e, label_c in (
+        (servers.ours, "ours", OURS_EMBED, OURS_CLASSIFY),
+        (servers.ours_int8, "ours_int8", INT8_EMBED, INT8_CLASSIFY),
     ):
         if url:
             embed.append(json_target(label_e, url, "/v1/embeddings", ours_embed, short, AUTH))
             classify.append(json_target(label_c, url, "/v1/classify", ours_classify, short, AUTH))
+            embed[-1].pid = classify[-1].pid = servers.pid_of.get(role)
     naive = [body(["sentiment", text, ""]) for text in short]
-    classify.insert(1, Target(NAIVE_CLASSIFY, lambda: GradioRoute(servers.naive, "/classify"), naive))
+    pid = servers.pid_of.get("naive")
+    classify.insert(1, Target(NAIVE_CLASSIFY, lambda: GradioRoute(servers.naive, "/classify"), naive, pid))
     if servers.infinity:
         embed.append(json_target(INF_EMBED, servers.infinity, "/embeddings", infinity_embed, short, {}))
         classify.append(
             json_target(INF_CLASSIFY, servers.infinity, "/classify", infinity_classify, short, {})
         )
+        embed[-1].pid = classify[-1].pid = servers.pid_of.get("infinity")
     return {"embeddings": embed, "classify": classify}
 
 
@@ -737,12 +789,14 @@ def measure(servers: Servers, texts: dict, plan: Plan, args: argparse.Namespace,
         log(f"{name}: {', '.join(t.label for t in targets)}")
         r["groups"][name] = [t.label for t in targets]
         with other_load(r["noise"], name, servers.pids):
-            r["load"].update(rotation(targets, plan))
+            r["load"].update(rotation(targets, plan, servers))
     work = args.workdir.resolve()
     log("our fp32 app alone: the /v1 path vs the in-process call at 128 tokens; then the forward alone")
+    servers.only(servers.pid_of.get("ours"))
     with other_load(r["noise"], "/v1 path vs in-process", servers.pids):
         env = our_env(paths, work / "onnx-cache", int8=False)
         r["overhead"], service = overhead(servers.ours, env, texts["single"]["128"], plan)
+    servers.only(None)  # every server stopped
     with other_load(r["noise"], "forward alone (in-process)", servers.pids):
         r["forward"] = forward_ceiling(service, texts["short"])
     r["backends"] = {name: app.backends() for name, app in servers.apps.items()}
@@ -764,6 +818,7 @@ def main(argv: list[str] | None = None) -> None:
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     with contextlib.ExitStack() as stack:
         servers = start_servers(stack, args, paths, logs)
+        stack.callback(servers.resume_all)  # before any is stopped: a stopped process ignores SIGTERM
         r = measure(servers, texts, plan, args, paths)
     r.update(quick=plan.quick, machine=machine(), run={"command": command, "date": date})
     wall = time.perf_counter() - t_start
