@@ -28,14 +28,16 @@ import torch
 
 log = logging.getLogger(__name__)
 
-from .config import BackendChoice  # noqa: E402 - re-exported: where tests and callers look
+from .config import AUTO_CLASSES, BackendChoice  # noqa: E402 - BackendChoice re-exported for callers
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 FP32_TOLERANCE = 1e-3  # an exported fp32 model further than this from PyTorch is not used
 
 
 def output_names(architecture: str) -> list[str]:
-    return ["start_logits", "end_logits"] if architecture == "question-answering" else ["logits"]
+    if architecture == "question-answering":
+        return ["start_logits", "end_logits"]
+    return ["last_hidden_state"] if architecture == "feature-extraction" else ["logits"]
 
 
 class Runner(Protocol):
@@ -124,13 +126,6 @@ def weights_fingerprint(source: str, revision: str | None, model: torch.nn.Modul
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-AUTO_CLASS = {
-    "pretraining": "AutoModelForPreTraining",
-    "masked-lm": "AutoModelForMaskedLM",
-    "sequence-classification": "AutoModelForSequenceClassification",
-    "token-classification": "AutoModelForTokenClassification",
-    "question-answering": "AutoModelForQuestionAnswering",
-}
 EXPORT_TIMEOUT_S = 1800
 
 
@@ -157,12 +152,12 @@ def _export_main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="Export one checkpoint to ONNX (used by the app).")
     parser.add_argument("source")
-    parser.add_argument("architecture", choices=sorted(AUTO_CLASS))
+    parser.add_argument("architecture", choices=sorted(AUTO_CLASSES))
     parser.add_argument("target", type=Path)
     parser.add_argument("--revision")
     parser.add_argument("--int8", action="store_true")
     args = parser.parse_args(argv)
-    model = getattr(transformers, AUTO_CLASS[args.architecture]).from_pretrained(
+    model = getattr(transformers, AUTO_CLASSES[args.architecture]).from_pretrained(
         args.source, revision=args.revision, use_safetensors=True, trust_remote_code=False
     )
     export_model(model.eval(), args.architecture, args.target, args.int8)
@@ -266,7 +261,9 @@ def make_runner(
         runner = TorchRunner(model, architecture, note="ONNX Runtime runs on the CPU only here")
         return runner, runner.description
     try:
-        key = weights_fingerprint(source, revision, model) + ("-int8" if choice.int8 else "-fp32")
+        # one checkpoint may be exported twice (a slot's head and, for embeddings, its encoder)
+        precision = "int8" if choice.int8 else "fp32"
+        key = f"{weights_fingerprint(source, revision, model)}-{architecture}-{precision}"
         path = choice.cache_dir / key / "model.onnx"
         cached = path.is_file()
         if not cached:

@@ -118,6 +118,18 @@ REGISTRY: dict[str, Slot] = {
     )
 }
 
+# architecture -> the transformers Auto class that loads it; "feature-extraction" is any slot's
+# encoder alone (the checkpoint's head weights are left out), for embeddings
+AUTO_CLASSES: dict[str, str] = {
+    "pretraining": "AutoModelForPreTraining",
+    "masked-lm": "AutoModelForMaskedLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "feature-extraction": "AutoModel",
+}
+ENCODER = "feature-extraction"
+
 CLASSIFY_HEADS = tuple(n for n, s in REGISTRY.items() if s.architecture == "sequence-classification")
 AGGREGATIONS = ("none", "simple", "first", "average", "max")
 DEFAULT_AGGREGATION = "simple"

@@ -11,6 +11,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 class InputError(ValueError):
     """Bad user input; the message is shown to the user as is."""
@@ -304,3 +306,15 @@ def roc_auc(truth: Sequence[bool], scores: Sequence[float]) -> float | None:
         i = j + 1
     rank_sum = sum(r for r, t in zip(ranks, truth, strict=True) if t)
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """As transformers' text-classification pipeline computes it (float32 in, float32 out)."""
+    with np.errstate(over="ignore"):  # exp overflows to inf for very negative logits: 1/inf = 0
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Over the last axis, shifted by the maximum, as transformers' pipelines compute it."""
+    shifted = np.exp(logits - np.max(logits, axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)

@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from .processing import segments
-from .service import AnswerResult, ClassifyResult, CorruptResult, DetectResult, TagResult
+from .tasks.answer import AnswerResult
+from .tasks.classify import ClassifyResult
+from .tasks.corrupt import CorruptResult
+from .tasks.detect import DetectResult
+from .tasks.tag import TagResult
 
 REPLACED = "replaced"
 KEPT = "sampled = original"

@@ -19,7 +19,12 @@ CASES = json.loads((FIXTURES / "qa_cases.json").read_text())
 GOLDEN = {
     case["id"]: case["answers"] for case in json.loads((FIXTURES / "qa_golden.json").read_text())["cases"]
 }
+SCORE_TOLERANCE = 1e-5
 PIPELINE_DEFAULTS = {"top_k": 1, "max_answer_len": 15, "handle_impossible_answer": False}
+
+
+def _artefact(answer: dict) -> bool:
+    return answer["score"] <= SCORE_TOLERANCE and answer["start"] > answer["end"]
 
 
 @pytest.fixture(scope="module", params=["onnx", "torch"])
@@ -46,10 +51,14 @@ def test_the_table_covers_what_the_issue_asks():
 def test_answers_equal_the_4x_pipeline(qa_service, case):
     settings = {**PIPELINE_DEFAULTS, **{k: v for k, v in case["settings"].items() if v is not None}}
     result = qa_service.answer(case["question"], case["context"], **settings)
-    ours = result.to_json()["answers"]
-    golden = GOLDEN[case["id"]]
+    # 4.x's decoding can append an inverted span (start after end) of score exactly 0, picked
+    # among tied zeros by argpartition; whether one appears depends on how the CPU's kernels
+    # round tiny probabilities to zero (AVX2 and AVX-512 differ), so such artefacts are left
+    # out on both sides and everything else is compared exactly
+    ours = [a for a in result.to_json()["answers"] if not _artefact(a)]
+    golden = [g for g in GOLDEN[case["id"]] if not _artefact(g)]
     assert [(a["start"], a["end"], a["text"]) for a in ours] == [
         (g["start"], g["end"], g["answer"]) for g in golden
     ]
     for mine, theirs in zip(ours, golden, strict=True):
-        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-5)
+        assert mine["score"] == pytest.approx(theirs["score"], abs=SCORE_TOLERANCE)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from electra_demo import rendering
 from electra_demo.qa import Candidate
-from electra_demo.service import AnswerResult
+from electra_demo.tasks.answer import AnswerResult
 
 CONTEXT = "Paris is big. Paris is old."
 

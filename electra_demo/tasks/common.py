@@ -1,0 +1,68 @@
+"""Steps shared by the tasks: tokenizing a text as typed, and token logits over long texts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .. import config
+from ..models import LoadedModel
+from ..processing import InputError, best_windows, plan_windows
+
+Encoding = tuple[list[int], list[tuple[int, int]], list[int | None]]  # ids, offsets, word ids
+
+
+class Models(Protocol):
+    """What a task needs from the service: a slot, loaded once."""
+
+    def load(self, name: str) -> LoadedModel: ...
+
+
+def encode(loaded: LoadedModel, text: str) -> Encoding:
+    """Tokenize without special tokens or truncation; windows add [CLS]/[SEP] later.
+
+    ``split_special_tokens``: a "[SEP]" typed by the user is text, not a separator.
+    """
+    encoding = loaded.tokenizer(
+        text,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        verbose=False,
+        split_special_tokens=True,
+    )
+    ids = encoding["input_ids"]
+    if not ids:
+        raise InputError("The text has no characters the model can read (only control characters?).")
+    return ids, encoding["offset_mapping"], encoding.word_ids()
+
+
+def token_logits(
+    loaded: LoadedModel, ids: Sequence[int], positions: Sequence[int] | None = None
+) -> dict[int, np.ndarray]:
+    """Each wanted token's logits, from the window where it has the most context.
+
+    Texts longer than the model are covered by overlapping windows, each wrapped in
+    [CLS] ... [SEP] exactly as the tokenizer would wrap a single text.
+    """
+    size = loaded.max_tokens - 2
+    windows = plan_windows(len(ids), size, stride=min(config.WINDOW_STRIDE, size // 2))
+    best = best_windows(len(ids), windows)
+    wanted = range(len(ids)) if positions is None else positions
+    by_window: dict[int, list[int]] = {}
+    for i in wanted:
+        by_window.setdefault(best[i], []).append(i)
+    needed = sorted(by_window)
+    tok = loaded.tokenizer
+    rows = []
+    for w in needed:
+        piece = [tok.cls_token_id, *ids[slice(*windows[w])], tok.sep_token_id]
+        rows.append((piece, [0] * len(piece)))
+    outputs = loaded.batcher.run(rows)
+    out: dict[int, np.ndarray] = {}
+    for w, output in zip(needed, outputs, strict=True):
+        start = windows[w][0]
+        for i in by_window[w]:
+            out[i] = output["logits"][i - start + 1]
+    return out
