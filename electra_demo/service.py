@@ -24,7 +24,7 @@ from . import config
 from .config import BackendChoice, ResolvedSlot
 from .lazy import lazy_module
 from .models import LoadedModel, ModelUnavailable, load_checkpoint, marked_random, pick_device
-from .tasks import answer, classify, corrupt, detect, tag
+from .tasks import answer, classify, corrupt, detect, embed, tag
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +56,7 @@ class ModelService:
     classify = _task(classify.run)
     tag = _task(tag.run)
     answer = _task(answer.run)
+    embed = _task(embed.run)
 
     def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
         self._environ = environ
