@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -124,7 +125,10 @@ def test_past_the_in_flight_bound_is_503_with_retry_after():
             release.set()
             return await first, busy, too_big
 
-    first, busy, too_big = asyncio.run(scenario())
+    # a fresh loop in its own thread: an earlier test (Playwright's sync API) may leave a
+    # running loop on the main thread, where asyncio.run refuses to start
+    with ThreadPoolExecutor(1) as pool:
+        first, busy, too_big = pool.submit(asyncio.run, scenario()).result(timeout=60)
     assert first.status_code == 200 and guard.in_flight.count == 0
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
     assert busy.json()["error"]["code"] == "overloaded" and busy.headers["x-request-id"]
