@@ -55,6 +55,16 @@ class LoadedModel:
         return sorted(set(self.tokenizer.all_special_ids))
 
     @property
+    def has_torch_weights(self) -> bool:
+        """Whether PyTorch's weights are in memory (freed where ONNX Runtime serves the slot)."""
+        return any(p.device.type != "meta" for p in self.model.parameters())
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of PyTorch weights this model holds in memory (0 once freed for ONNX Runtime)."""
+        return sum(p.numel() * p.element_size() for p in self.model.parameters() if p.device.type != "meta")
+
+    @property
     def multi_label(self) -> bool:
         config_ = self.model.config
         return config_.problem_type == "multi_label_classification" or config_.num_labels == 1

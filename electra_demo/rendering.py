@@ -225,6 +225,25 @@ def status_table(cards: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+EXTRA_COPIES = {"torch": "PyTorch copy for explanations (gradients)", "encoder": "encoder alone (embeddings)"}
+
+
+def loaded_table(models: dict[str, tuple[str, int]]) -> str:
+    """Every model in memory (key -> backend, bytes of PyTorch weights): the slots' own and the
+    extra copies some features load (a PyTorch copy for gradients where ONNX Runtime serves)."""
+    if not models:
+        return ""
+    lines = ["| in memory | what | backend | PyTorch weights |", "|---|---|---|---|"]
+    for key, (backend, size) in models.items():
+        slot, _, kind = key.partition(":")
+        what = EXTRA_COPIES.get(kind, "served model")
+        weights = f"{size / 2**20:,.1f} MiB" if size else "freed (ONNX Runtime holds its own)"
+        lines.append(f"| {slot} | {what} | {backend} | {weights} |")
+    total = sum(size for _, size in models.values())
+    lines.append(f"\nPyTorch weights in memory: {total / 2**20:,.1f} MiB.")
+    return "\n".join(lines)
+
+
 # ---- batch files ------------------------------------------------------------------------------
 PREVIEW_ROWS = 20
 

@@ -11,6 +11,7 @@ override :meth:`ModelService._load_checkpoint`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -116,7 +117,26 @@ class ModelService:
         ``batcher.run`` gives ``{"last_hidden_state": [tokens, hidden]}`` per row."""
         return self._load_once(f"{name}:encoder", name, config.ENCODER)
 
-    def _load_once(self, key: str, name: str, architecture: str | None) -> LoadedModel:
+    def load_torch(self, name: str) -> LoadedModel:
+        """Slot ``name`` with its PyTorch weights in memory, for gradients (explanations).
+
+        It is :meth:`load`'s model when that one runs on PyTorch; where ONNX Runtime serves the
+        slot (and PyTorch's copy was freed), a second copy is loaded once (key ``"<name>:torch"``,
+        shown in the status panel with its size)."""
+        main = self._models.get(name)
+        if main is not None and main.has_torch_weights:
+            return main
+        if main is None and (self.backend_choice.backend == "torch" or self.device.type == "cuda"):
+            return self.load(name)  # it will run on PyTorch
+        return self._load_once(f"{name}:torch", name, None, torch_only=True)
+
+    def loaded_models(self) -> dict[str, LoadedModel]:
+        """Every loaded model by key: slot names, ``"<slot>:encoder"``, ``"<slot>:torch"``."""
+        return dict(self._models)
+
+    def _load_once(
+        self, key: str, name: str, architecture: str | None, torch_only: bool = False
+    ) -> LoadedModel:
         loaded = self._models.get(key)
         if loaded is not None:
             return loaded
@@ -128,11 +148,12 @@ class ModelService:
             if loaded is None:
                 self._loading.add(key)
                 try:
-                    loaded = (
-                        self._load_checkpoint(resolved)
-                        if architecture is None
-                        else self._load_checkpoint(resolved, architecture)
-                    )
+                    if torch_only:
+                        loaded = self._load_checkpoint(resolved, architecture, backend="torch")
+                    elif architecture is None:
+                        loaded = self._load_checkpoint(resolved)
+                    else:
+                        loaded = self._load_checkpoint(resolved, architecture)
                 except ModelUnavailable as error:
                     self._errors[key] = str(error)
                     raise
@@ -143,9 +164,15 @@ class ModelService:
                 log.info("loaded %s from %s on %s", key, resolved.source, self.device)
         return loaded
 
-    def _load_checkpoint(self, resolved: ResolvedSlot, architecture: str | None = None) -> LoadedModel:
-        """Load one slot's model and tokenizer; override this to load something else."""
-        return load_checkpoint(resolved, self.device, self.backend_choice, self.batching, architecture)
+    def _load_checkpoint(
+        self, resolved: ResolvedSlot, architecture: str | None = None, backend: str | None = None
+    ) -> LoadedModel:
+        """Load one slot's model and tokenizer; override this to load something else.
+        ``backend="torch"`` forces PyTorch whatever the operator chose (for gradients)."""
+        choice = self.backend_choice
+        if backend is not None:
+            choice = dataclasses.replace(choice, backend=backend)
+        return load_checkpoint(resolved, self.device, choice, self.batching, architecture)
 
     # ---- model cards ----------------------------------------------------------------------------
     def card(self, name: str) -> dict[str, Any]:

@@ -23,7 +23,10 @@ class StatusPanel:
 
 def build(service: ModelService) -> StatusPanel:
     def status_panel() -> str:
-        return rendering.status_table({name: service.card(name) for name in config.REGISTRY})
+        table = rendering.status_table({name: service.card(name) for name in config.REGISTRY})
+        memory = {key: (m.backend, m.weight_bytes) for key, m in service.loaded_models().items()}
+        extra = rendering.loaded_table(memory)
+        return table + ("\n\n" + extra if extra else "")
 
     with gr.Accordion("Models: loaded, loading or failed", open=False):
         panel = StatusPanel(gr.Markdown(status_panel(), elem_id="model-status"), status_panel)
