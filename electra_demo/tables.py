@@ -45,13 +45,20 @@ class Table:
 
 
 # ---- reading ------------------------------------------------------------------------------
-def read_table(path_or_bytes: str | os.PathLike[str] | bytes, filename: str | None = None) -> Table:
+def read_table(
+    path_or_bytes: str | os.PathLike[str] | bytes,
+    filename: str | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> Table:
     """Read an uploaded ``.csv`` (or ``.tsv``), ``.jsonl`` (or ``.ndjson``) or ``.txt`` file.
 
     ``path_or_bytes`` is the upload's path on disk or its content; ``filename`` is the name the
     user gave it (its extension picks the format; by default the path's own name). TXT gives one
     row per non-empty line in a column ``text``; CSV needs a header row (its delimiter, comma,
     semicolon or tab, is found from the file); JSONL needs one flat JSON object per line.
+    ``max_rows`` and ``max_bytes`` default to the Batch tab's limits.
     """
     if filename is None:
         if isinstance(path_or_bytes, (bytes, bytearray)):
@@ -64,7 +71,7 @@ def read_table(path_or_bytes: str | os.PathLike[str] | bytes, filename: str | No
             f"The file {name} is not a supported type; upload a .csv, .jsonl or .txt file "
             f"(also accepted: .tsv, .ndjson)."
         )
-    data = _read_bytes(path_or_bytes, name)
+    data = _read_bytes(path_or_bytes, name, max_bytes)
     text = _decode(data, name)
     if not text.strip():
         raise InputError(f"The file {name} is empty.")
@@ -78,12 +85,12 @@ def read_table(path_or_bytes: str | os.PathLike[str] | bytes, filename: str | No
         raise InputError(
             f"The file {name} has no rows to run" + (": only a header." if kind == "csv" else ".")
         )
-    if len(rows) > MAX_ROWS:
-        raise InputError(f"The file has {len(rows):,} rows; the limit is {MAX_ROWS:,}.")
+    if len(rows) > max_rows:
+        raise InputError(f"The file has {len(rows):,} rows; the limit is {max_rows:,}.")
     return Table(columns=columns, rows=rows, name=name, format=kind)
 
 
-def _read_bytes(source: str | os.PathLike[str] | bytes, name: str) -> bytes:
+def _read_bytes(source: str | os.PathLike[str] | bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
         size = len(data)
@@ -91,12 +98,12 @@ def _read_bytes(source: str | os.PathLike[str] | bytes, name: str) -> bytes:
         try:
             with open(source, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
-                data = handle.read(MAX_FILE_BYTES + 1) if size <= MAX_FILE_BYTES else b""
+                data = handle.read(max_bytes + 1) if size <= max_bytes else b""
         except OSError as error:
             raise InputError(f"The file {name} could not be read ({error.strerror or error}).") from None
         size = max(size, len(data))
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"The file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes.")
+    if size > max_bytes:
+        raise InputError(f"The file is {size:,} bytes; the limit is {max_bytes:,} bytes.")
     return data
 
 

@@ -1,0 +1,336 @@
+"""Training runs, server side: a child process per run, one at a time, a bounded queue, cancel.
+
+:class:`Trainings` takes a checked :class:`Plan`, queues it (at most ``ELECTRA_DEMO_TRAIN_QUEUE``
+runs wait, default 4; ``ELECTRA_DEMO_TRAIN_CONCURRENCY`` train at once, default 1) and runs it in
+its own process (``python -m electra_demo.finetune.worker``: a fresh interpreter, so the Trainer's
+and accelerate's process-wide state never touch the server, and its memory goes back when it
+ends). The child appends progress to a JSON-lines file that a driver thread here reads into the
+:class:`Run`, which the page follows. Cancel is SIGTERM (the child stops at its next step); a
+child still there 3 seconds later is killed, so a cancel takes effect within 5 seconds. The time
+limit (``ELECTRA_DEMO_TRAIN_SECONDS``, default 900) is kept by the child, which then evaluates
+and saves the model trained so far; a child that overruns it by far is killed. No child outlives
+its run, nor the server (it watches its parent, and :meth:`Trainings.shutdown` runs at exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import ResolvedSlot
+from ..processing import InputError
+from . import data
+from .child import CANCEL_GRACE, Child
+from .data import Examples, Limits, Settings
+from .store import Store, new_model_id
+
+log = logging.getLogger(__name__)
+
+FINISHED = "finished"
+
+
+class TrainingFailed(RuntimeError):
+    """The run failed; the message says why (shown to the visitor as is)."""
+
+
+@dataclass
+class Plan:
+    """A checked training request: the kept rows, their split, the settings and the base."""
+
+    examples: Examples
+    train: list[int]
+    held: list[int]
+    settings: Settings
+    base: ResolvedSlot
+    file: str  # the uploaded file's name
+
+    def rows(self) -> dict[str, int]:
+        return {"train": len(self.train), "eval": len(self.held), "dropped": self.examples.dropped}
+
+    def public_settings(self, time_limit: float) -> dict[str, Any]:
+        columns = self.examples.columns
+        settings = self.settings.to_json()
+        return {
+            "text_column": columns["text"],
+            "label_column": columns["label"],
+            "pair_column": columns.get("pair", ""),
+            **{k: v for k, v in settings.items() if k not in ("base", "mode")},
+            "time_limit": time_limit,
+        }
+
+    def part(self, indices: list[int]) -> dict[str, Any]:
+        ex = self.examples
+        ids = ex.label_ids
+        part: dict[str, Any] = {"texts": [ex.texts[i] for i in indices], "labels": [ids[i] for i in indices]}
+        if ex.pairs is not None:
+            part["pairs"] = [ex.pairs[i] for i in indices]
+        return part
+
+
+def make_plan(
+    upload: str | os.PathLike[str] | bytes,
+    filename: str,
+    text_column: object,
+    label_column: object,
+    pair_column: object,
+    settings: Settings,
+    base: ResolvedSlot,
+    limits: Limits,
+) -> Plan:
+    """Read and check the upload, pick its columns and hold rows out: everything a run needs,
+    checked before it queues (every problem is an InputError naming the limit)."""
+    table = data.read_upload(upload, filename, limits)
+    examples = data.build_examples(table, text_column, label_column, pair_column, limits)
+    train, held = data.split(examples.labels, settings.eval_fraction, settings.seed)
+    return Plan(examples, train, held, settings, base, Path(filename).name)
+
+
+class Run:
+    """One training request, from the queue to its result (thread-safe through its manager)."""
+
+    def __init__(self, plan: Plan, owner: str, manager: Trainings):
+        self.id = secrets.token_hex(6)
+        self.plan = plan
+        self.owner = owner
+        self.manager = manager
+        self.model_id = new_model_id()
+        self.state = "queued"  # queued, starting, training, evaluating, saving, finished
+        self.version = 0  # bumped on every change, for followers
+        self.max_steps = 0
+        self.progress: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.zip_path: Path | None = None
+        self.pid: int | None = None
+        self.peak_rss_mb: float | None = None
+        self.cancel_requested = threading.Event()
+        self.workdir = manager.root / self.id
+
+    @property
+    def finished(self) -> bool:
+        return self.state == FINISHED
+
+    def cancel(self) -> None:
+        """Stop the run: out of the queue, or its child signalled (killed 3 s later if still there)."""
+        self.cancel_requested.set()
+        with self.manager.cond:
+            self.manager.cond.notify_all()
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the page shows now: the state, the queue position or the latest progress."""
+        with self.manager.cond:
+            shown: dict[str, Any] = {"status": self.state}
+            if self.state == "queued":
+                shown.update(self.manager.positions().get(self.id, {}))
+            shown.update(self.progress)
+            if self.max_steps:
+                shown["max_steps"] = self.max_steps
+            return shown
+
+    def follow(self, heartbeat: float = 0.5) -> Iterator[tuple[dict[str, Any], bool]]:
+        """``(snapshot, changed)`` on every change, and at least every ``heartbeat`` seconds (so a
+        follower can be closed promptly), until the run is finished."""
+        seen = [-1]
+        while True:
+            with self.manager.cond:
+                self.manager.cond.wait_for(
+                    lambda: self.version != seen[0] or self.finished, timeout=heartbeat
+                )
+                changed, seen[0] = self.version != seen[0], self.version
+                done = self.finished
+            yield self.snapshot(), changed
+            if done:
+                return
+
+    def outcome(self) -> dict[str, Any]:
+        """The run's JSON once finished; :class:`TrainingFailed` if it failed."""
+        if self.error is not None:
+            raise TrainingFailed(self.error)
+        if self.result is None:
+            raise TrainingFailed("The training has not finished.")
+        return self.result
+
+    def release(self) -> None:
+        """Delete the run's files (its zip included): call once the zip has been handed out."""
+        if self.finished:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _changed(self, **fields: Any) -> None:
+        with self.manager.cond:
+            for key, value in fields.items():
+                setattr(self, key, value)
+            self.version += 1
+            self.manager.cond.notify_all()
+
+    def cancelled_result(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "model_id": None,
+            "base": plan.settings.base,
+            "mode": plan.settings.mode,
+            "labels": plan.examples.label_names,
+            "rows": plan.rows(),
+            "settings": plan.public_settings(self.manager.time_limit),
+            "metrics": None,
+            "history": list(self.history),
+            "seconds": round(float(self.progress.get("elapsed", 0.0)), 3),
+            "stopped": "cancelled",
+        }
+
+
+def _setting(environ: Mapping[str, str], name: str, default: float, low: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = low - 1
+    if not value >= low:
+        raise ValueError(f"{name} must be a number from {low:g}; got {raw!r}")
+    return value
+
+
+def default_threads() -> int:
+    """Leave a core to the server (its models answer the other tabs while a run trains)."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+class Trainings:
+    """The server's training runs: ``concurrency`` at once, at most ``queue_size`` waiting."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        concurrency: int = 1,
+        queue_size: int = 4,
+        time_limit: float = 900.0,
+        threads: int | None = None,
+        root: str | Path | None = None,
+        python: str = sys.executable,
+    ):
+        self.store = store
+        self.concurrency = concurrency
+        self.queue_size = queue_size
+        self.time_limit = time_limit
+        self.threads = threads or default_threads()
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="electra-demo-train-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.python = python
+        self.cond = threading.Condition()
+        self._runs: list[Run] = []  # unfinished, in submission order
+        atexit.register(self.shutdown)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], store: Store, **kwargs: Any) -> Trainings:
+        return cls(
+            store,
+            concurrency=int(_setting(environ, "ELECTRA_DEMO_TRAIN_CONCURRENCY", 1, 1)),
+            queue_size=int(_setting(environ, "ELECTRA_DEMO_TRAIN_QUEUE", 4, 0)),
+            time_limit=_setting(environ, "ELECTRA_DEMO_TRAIN_SECONDS", 900.0, 1),
+            threads=int(_setting(environ, "ELECTRA_DEMO_TRAIN_THREADS", default_threads(), 1)),
+            **kwargs,
+        )
+
+    # ---- the queue ---------------------------------------------------------------------------
+    def submit(self, plan: Plan, owner: str = "") -> Run:
+        """Queue ``plan``; refused (InputError) when the queue is full."""
+        with self.cond:
+            running = sum(1 for r in self._runs if r.state != "queued")
+            waiting = sum(1 for r in self._runs if r.state == "queued")
+            if running >= self.concurrency and waiting >= self.queue_size:
+                raise InputError(
+                    f"The training queue is full ({running} training, {waiting} waiting; at most "
+                    f"{self.queue_size} may wait). Please try again in a few minutes."
+                )
+            run = Run(plan, owner, self)
+            self._runs.append(run)
+        threading.Thread(target=self._drive, args=(run,), name=f"electra-train-{run.id}", daemon=True).start()
+        return run
+
+    def positions(self) -> dict[str, dict[str, int]]:
+        """Each waiting run's place: ``{"position": 1 for the next to start, "ahead", "running"}``."""
+        with self.cond:
+            running = sum(1 for r in self._runs if r.state != "queued")
+            queued = [r for r in self._runs if r.state == "queued"]
+            return {r.id: {"position": i + 1, "running": running} for i, r in enumerate(queued)}
+
+    def cancel(self, owner: str) -> int:
+        """Cancel every unfinished run of ``owner`` (a browser session); how many there were."""
+        with self.cond:
+            mine = [r for r in self._runs if r.owner == owner and owner]
+        for run in mine:
+            run.cancel()
+        return len(mine)
+
+    def active(self) -> list[Run]:
+        with self.cond:
+            return list(self._runs)
+
+    def shutdown(self) -> None:
+        """Cancel every run and wait for their children (at exit)."""
+        for run in self.active():
+            run.cancel()
+        deadline = time.monotonic() + CANCEL_GRACE + 2
+        with self.cond:
+            self.cond.wait_for(lambda: not self._runs, timeout=max(0.0, deadline - time.monotonic()))
+
+    def _may_start(self, run: Run) -> bool:
+        running = sum(1 for r in self._runs if r.state != "queued")
+        first = next(r for r in self._runs if r.state == "queued")
+        return first is run and running < self.concurrency
+
+    # ---- one run -----------------------------------------------------------------------------
+    def _drive(self, run: Run) -> None:
+        try:
+            with self.cond:
+                self.cond.wait_for(lambda: run.cancel_requested.is_set() or self._may_start(run))
+                if run.cancel_requested.is_set():
+                    run.result = run.cancelled_result()
+                    return
+                run.state = "starting"
+                run.version += 1
+                self.cond.notify_all()
+            Child(self, run).run()
+        except Exception:
+            log.exception("training run %s failed", run.id)
+            run.error = "The training failed on the server; the error was logged. Please try again."
+        finally:
+            shutil.rmtree(self.store.staging(run.model_id), ignore_errors=True)
+            with self.cond:
+                run.state = FINISHED
+                run.version += 1
+                self._runs.remove(run)
+                self.cond.notify_all()
+
+
+class _Service(Protocol):
+    environ: Mapping[str, str]
+    finetuned: Store
+
+
+_MANAGERS: weakref.WeakKeyDictionary[Any, Trainings] = weakref.WeakKeyDictionary()
+_MANAGERS_LOCK = threading.Lock()
+
+
+def trainings_for(service: _Service) -> Trainings:
+    """The one :class:`Trainings` of a model service (every page built on it shares the queue)."""
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(service)
+        if manager is None:
+            manager = _MANAGERS[service] = Trainings.from_environ(service.environ, service.finetuned)
+        return manager

@@ -1,0 +1,108 @@
+"""A training run as the Fine-tune tab shows it: status lines, the loss curve, the metric tables.
+
+Component values only (Markdown, pandas frames, rows), no gradio. The Markdown holds numbers,
+ids and registry names, never the visitor's text or labels: those reach the page only through
+components that render text as text (the table, the plots, the JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+LOSS_COLUMNS = ["step", "loss"]
+CONFUSION_COLUMNS = ["true label", "predicted", "rows"]
+CLASS_COLUMNS = ["label", "precision", "recall", "F1", "support"]
+
+
+def _seconds(value: float) -> str:
+    value = max(0.0, float(value))
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def status_line(shown: Mapping[str, Any]) -> str:
+    """The run's state now: its place in the queue, or its progress."""
+    status = shown.get("status")
+    if status == "queued":
+        running = shown.get("running", 0)
+        return (
+            f"⏳ **Waiting in the training queue: position {shown.get('position', '?')}** "
+            f"({running} training now; one run trains at a time, the next starts when it ends)."
+        )
+    if status == "starting":
+        return "⚙️ Starting the training process and loading the base model..."
+    if status == "training" and "step" in shown:
+        return (
+            f"🏋️ **Training: step {shown['step']} of {shown.get('max_steps', '?')}** "
+            f"(epoch {shown['epoch']:.2f}), loss {shown['loss']:.4f} · {_seconds(shown['elapsed'])} "
+            f"elapsed, about {_seconds(shown['remaining'])} left."
+        )
+    if status == "training":
+        return f"🏋️ Training: {shown.get('max_steps', '?')} steps to go..."
+    if status == "evaluating":
+        return "📏 Evaluating on the held-out rows..."
+    if status == "saving":
+        return "💾 Saving the model and its zip..."
+    return "..."
+
+
+def progress_fraction(shown: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``(step, max_steps)`` for the progress bar, while it trains."""
+    if "step" in shown and shown.get("max_steps"):
+        return int(shown["step"]), int(shown["max_steps"])
+    return None
+
+
+def loss_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{k: h[k] for k in LOSS_COLUMNS} for h in history], columns=LOSS_COLUMNS)
+
+
+def class_rows(metrics: Mapping[str, Any] | None) -> list[list[Any]]:
+    if not metrics:
+        return []
+    return [
+        [label, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+        for label, m in metrics["per_class"].items()
+    ]
+
+
+def confusion_frame(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
+    """One row per (true, predicted) pair, for stacked bars: each true label's held-out rows,
+    split by what the model predicted."""
+    if not metrics:
+        return pd.DataFrame(columns=CONFUSION_COLUMNS)
+    labels = metrics["confusion"]["labels"]
+    matrix = metrics["confusion"]["matrix"]
+    rows = [
+        {"true label": labels[t], "predicted": labels[p], "rows": int(matrix[t][p])}
+        for t in range(len(labels))
+        for p in range(len(labels))
+    ]
+    return pd.DataFrame(rows, columns=CONFUSION_COLUMNS)
+
+
+def summary(result: Mapping[str, Any], ttl_hours: float) -> str:
+    """What the run ended with, and how to use the model."""
+    rows = result["rows"]
+    sizes = f"{rows['train']:,} rows trained on, {rows['eval']:,} held out, {rows['dropped']:,} dropped"
+    steps = result["history"][-1]["step"] if result["history"] else 0
+    if result["stopped"] == "cancelled":
+        took = _seconds(result["seconds"])
+        return f"⏹️ **Cancelled** after {steps} steps ({took}); no model was kept. {sizes}."
+    metrics = result["metrics"]
+    head = (
+        "⏱️ **Stopped at the time limit**: the model is what it had learnt by then"
+        if result["stopped"] == "time_limit"
+        else "✅ **Trained**"
+    )
+    return (
+        f"{head} (`{result['model_id']}`, {steps} steps in {_seconds(result['seconds'])}). "
+        f"Held-out accuracy **{metrics['accuracy']:.3f}**, macro-F1 **{metrics['macro_f1']:.3f}** "
+        f"({sizes}).\n\n"
+        f"Use it now: it is in the head lists of the Classify and Batch tabs (for you only, in this "
+        f"browser tab), and over the API as `head` in `/classify` or `model` in `/v1/classify` and "
+        f"`/v1/embeddings`. The id is the key: the demo lists it to no one else. It is kept for "
+        f"{ttl_hours:g} hours (fewer if many models are trained); download the zip to keep it."
+    )
