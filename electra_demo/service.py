@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config
 from .config import BackendChoice, ResolvedSlot
+from .finetune import is_model_id
+from .finetune.store import Store
 from .lazy import lazy_module
 from .models import LoadedModel, ModelUnavailable, load_checkpoint, marked_random, pick_device
-from .tasks import answer, classify, corrupt, detect, embed, explain, tag
+from .tasks import answer, classify, corrupt, detect, embed, tag
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +60,6 @@ class ModelService:
     tag = _task(tag.run)
     answer = _task(answer.run)
     embed = _task(embed.run)
-    explain = _task(explain.run)
 
     def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
         self._environ = environ
@@ -78,22 +79,41 @@ class ModelService:
         return torch.device(self._device_name) if self._device_name else pick_device()
 
     # ---- slots -------------------------------------------------------------------------------
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    @functools.cached_property
+    def finetuned(self) -> Store:
+        """The models visitors fine-tuned (``ft-...`` ids), kept beside the export cache."""
+        root = self.backend_choice.cache_dir.parent / "finetuned"
+        return Store.from_environ(self.environ, root, on_evict=self.unload)
+
     def resolve(self, name: str) -> ResolvedSlot:
+        """A registry slot, or a fine-tuned model by its id (UnknownModel, an InputError, when it
+        is not, or no longer, there)."""
+        if is_model_id(name):
+            return self.finetuned.resolve(name)
         return config.resolve(name, self._environ)
+
+    def unload(self, name: str) -> None:
+        """Forget a model (a fine-tuned one that was removed) and its encoder and PyTorch copies."""
+        for key in (name, f"{name}:encoder", f"{name}:torch"):
+            self._models.pop(key, None)
+            self._errors.pop(key, None)
+
+    def _state(self, name: str) -> str:
+        if name in self._models:
+            return "loaded"
+        if name in self._loading:
+            return "loading"
+        if name in self._errors:
+            return "failed: " + self._errors[name]
+        return "not loaded"
 
     def status(self) -> dict[str, str]:
         """Each slot's state: not loaded, loading, loaded, or failed (with the reason)."""
-        out = {}
-        for name in config.REGISTRY:
-            if name in self._models:
-                out[name] = "loaded"
-            elif name in self._loading:
-                out[name] = "loading"
-            elif name in self._errors:
-                out[name] = "failed: " + self._errors[name]
-            else:
-                out[name] = "not loaded"
-        return out
+        return {name: self._state(name) for name in config.REGISTRY}
 
     def fingerprint(self) -> str:
         """Identifies what this service would run: every slot's source and the backend."""
@@ -124,6 +144,8 @@ class ModelService:
         It is :meth:`load`'s model when that one runs on PyTorch; where ONNX Runtime serves the
         slot (and PyTorch's copy was freed), a second copy is loaded once (key ``"<name>:torch"``,
         shown in the status panel with its size)."""
+        if is_model_id(name):
+            return self.load(name)  # fine-tuned models always run on PyTorch
         main = self._models.get(name)
         if main is not None and main.has_torch_weights:
             return main
@@ -132,12 +154,23 @@ class ModelService:
         return self._load_once(f"{name}:torch", name, None, torch_only=True)
 
     def loaded_models(self) -> dict[str, LoadedModel]:
-        """Every loaded model by key: slot names, ``"<slot>:encoder"``, ``"<slot>:torch"``."""
-        return dict(self._models)
+        """Every loaded model by key: slot names, ``"<slot>:encoder"``, ``"<slot>:torch"``; a
+        fine-tuned model's id is its owner's key, so it shows as ``"fine-tuned #n"`` here."""
+        models = dict(self._models)
+        ids = sorted({key.partition(":")[0] for key in models if is_model_id(key.partition(":")[0])})
+        hidden = {model_id: f"fine-tuned #{n}" for n, model_id in enumerate(ids, start=1)}
+        out: dict[str, LoadedModel] = {}
+        for key, model in models.items():
+            name, sep, copy = key.partition(":")
+            out[hidden.get(name, name) + sep + copy] = model
+        return out
 
     def _load_once(
         self, key: str, name: str, architecture: str | None, torch_only: bool = False
     ) -> LoadedModel:
+        finetuned = is_model_id(name)
+        if finetuned:
+            self.finetuned.touch(name)  # expired or evicted: UnknownModel, even when loaded
         loaded = self._models.get(key)
         if loaded is not None:
             return loaded
@@ -149,7 +182,7 @@ class ModelService:
             if loaded is None:
                 self._loading.add(key)
                 try:
-                    if torch_only:
+                    if torch_only or finetuned:  # no ONNX export for a model that lives a day
                         loaded = self._load_checkpoint(resolved, architecture, backend="torch")
                     elif architecture is None:
                         loaded = self._load_checkpoint(resolved)
@@ -161,6 +194,8 @@ class ModelService:
                 finally:
                     self._loading.discard(key)
                 self._errors.pop(key, None)
+                if finetuned:  # answers name the model by its id, not by a server path
+                    loaded.resolved = dataclasses.replace(resolved, source=name)
                 self._models[key] = loaded
                 log.info("loaded %s from %s on %s", key, resolved.source, self.device)
         return loaded
@@ -183,7 +218,7 @@ class ModelService:
         loaded = self._models.get(name)
         return {
             "slot": name,
-            "id": resolved.source,
+            "id": name if is_model_id(name) else resolved.source,
             "link": resolved.link,
             "task": slot.task,
             "labels": list(slot.labels),
@@ -193,6 +228,6 @@ class ModelService:
             "overridden": resolved.overridden,
             "env_var": slot.env_var,
             "random_weights": loaded.random_weights if loaded else marked_random(resolved),
-            "state": self.status()[name],
+            "state": self._state(name),
             "backend": loaded.backend if loaded else None,
         }
