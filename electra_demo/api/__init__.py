@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = (
     "ELECTRA's models over plain JSON. `/v1/models` and `/v1/embeddings` follow OpenAI's API (the "
     "official `openai` client works unchanged), `/v1/classify` follows vLLM's, and `/v1/detect`, "
-    "`/v1/tag` and `/v1/answer` return the page's JSON for each input. When the server has API keys, "
+    "`/v1/tag` and `/v1/answer` return the page's JSON for each input, and `/v1/explain` the page's "
+    "/explain JSON for one input. When the server has API keys, "
     "every `/v1` route (these docs included) needs `Authorization: Bearer <key>`; `/health` never does. "
     'Errors always read `{"error": {"message", "type", "param", "code"}}`.'
 )

@@ -105,6 +105,9 @@ class Runner:
 def translate(error: Exception, index: int | None = None) -> ApiError:
     if isinstance(error, ApiError):
         return error
+    field = getattr(error, "field", None)  # an error in one named argument (/v1/explain)
+    if isinstance(error, InputError) and isinstance(field, str):
+        return ApiError(400, str(error), param=field)
     if isinstance(error, InputError):
         message = str(error)
         if index is not None:
@@ -170,6 +173,13 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
             partial(_swap, runs.answer_one, body), items, isinstance(body.input, list)
         )
         return JSONBody(runs.task_reply(catalog.resolve("qa").source, results))
+
+    @router.post("/v1/explain", response_model=schemas.ExplainResponse, summary="Explain a model output")
+    async def explain(body: schemas.ExplainRequest) -> Response:
+        """The page's /explain: each token's and word's attribution to a logit (the target label's,
+        the target token's replaced logit, or the answer span's start + end), by gradient x input
+        or integrated gradients."""
+        return JSONBody(await runner.call(runs.explain, body))
 
     return router
 

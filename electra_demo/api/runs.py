@@ -160,3 +160,11 @@ def task_reply(model: str, results: list[tuple[dict[str, Any], int]]) -> dict[st
         "data": [{"index": i, **result} for i, (result, _) in enumerate(results)],
         "usage": usage(sum(tokens for _, tokens in results)),
     }
+
+
+def explain(service: ModelService, request: schemas.ExplainRequest) -> dict[str, Any]:
+    """The page's /explain JSON (gradient x input or integrated gradients), unchanged."""
+    result = service.explain(
+        request.task, request.text, request.text_pair, request.target, request.method, request.steps
+    )
+    return result.to_json()

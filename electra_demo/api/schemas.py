@@ -324,6 +324,74 @@ class AnswerResponse(TaskResponse):
     data: list[AnswerData] = Field(description="The page's /answer JSON per input, with its index.")
 
 
+# ---- explain ------------------------------------------------------------------------------
+class ExplainRequest(Request):
+    task: str = Field(
+        description="What to explain: sentiment, emotion, nli (text = premise, text_pair = hypothesis), "
+        "detect (the discriminator), qa (text = question, text_pair = context), or a fine-tuned "
+        "classification head's id (ft-...).",
+        max_length=100,
+        examples=["emotion"],
+        # documented here, checked by the task (whose message lists the tasks)
+        json_schema_extra={"pattern": "^(sentiment|emotion|nli|detect|qa|ft-[0-9a-f]{1,64})$"},
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=config.MAX_TEXT_CHARS,
+        description=f"The text (for qa the question, at most {config.MAX_QUESTION_CHARS:,} characters); past "
+        "the model's 512 tokens the first window is explained.",
+        examples=["I can't believe they threw me a surprise party!"],
+    )
+    text_pair: str = Field(
+        "",
+        max_length=config.MAX_CONTEXT_CHARS,
+        description=f"The hypothesis for nli, the context for qa (at most {config.MAX_CONTEXT_CHARS:,} "
+        "characters); empty otherwise.",
+    )
+    target: str = Field(
+        "",
+        max_length=1_000,
+        description="What to explain; empty: the model's own pick. A label for a classification head, a "
+        "piece of the text for detect (its first token), a piece of the context for qa (default: the "
+        "best answer of /v1/answer with its defaults).",
+    )
+    method: Literal["gradient_x_input", "integrated_gradients"] = Field(
+        "gradient_x_input",
+        description="gradient_x_input: sum over d of e * df/de at the word-embedding output; "
+        "integrated_gradients: Captum's LayerIntegratedGradients from a baseline of [PAD] for every "
+        "non-special token ([CLS]/[SEP] kept).",
+    )
+    steps: int = Field(32, ge=1, le=256, description="Integrated-gradients steps (Gauss-Legendre).")
+
+
+class Attribution(BaseModel):
+    text: str = Field(description="source[start:end], where source is the segment's own text.")
+    start: int = Field(description="Start offset in the segment's text (characters).")
+    end: int = Field(description="End offset in the segment's text (characters).")
+    segment: int = Field(description="0: text, 1: text_pair.")
+    attribution: float = Field(description="Signed: positive pushes the explained logit up.")
+
+
+class ExplainResponse(BaseModel):
+    task: str = Field(description="The task explained.")
+    model: str = Field(description="The checkpoint id whose PyTorch weights were differentiated.")
+    method: str = Field(description="gradient_x_input or integrated_gradients.")
+    steps: int | None = Field(description="Integrated-gradients steps; null for gradient x input.")
+    target: dict[str, Any] = Field(
+        description='The output explained: {"label"} for a classification head, {"text", "start", "end"} '
+        "for detect (a token of the text) and qa (the span, offsets in the context)."
+    )
+    score: float = Field(description="f(input): the target's logit (qa: start logit + end logit).")
+    baseline_score: float | None = Field(description="f(baseline); null for gradient x input.")
+    delta: float | None = Field(
+        description="sum(attributions) - (score - baseline_score), Captum's convergence delta; null for "
+        "gradient x input."
+    )
+    truncated: bool = Field(description="Whether part of the input lies outside the explained window.")
+    tokens: list[Attribution] = Field(description="Every non-special token of the window, in input order.")
+    words: list[Attribution] = Field(description="Words: their tokens' attributions summed.")
+
+
 def check_truncate(value: int | None) -> int | None:
     if value is not None and value != -1 and value < 1:
         raise ValueError(f"expected -1 (the model's maximum) or a positive number of tokens; got {value}")

@@ -204,10 +204,10 @@ def load(models: ExplainModels, request: Request) -> LoadedModel:
     if FT_HEAD.fullmatch(request.task):
         try:
             slot = models.resolve(request.task).slot
-        except KeyError:
-            raise FieldError(
-                "task", "There is no fine-tuned head with that id here (it may have been removed)."
-            ) from None
+        except InputError as error:  # the fine-tune store's own message (unknown or expired id)
+            raise FieldError("task", str(error)) from None
+        except KeyError:  # no fine-tune store in this build
+            raise FieldError("task", "There is no fine-tuned head with that id here.") from None
         if slot.pair and request.pair is None:
             raise FieldError(
                 "text_pair", "This head compares two texts: please give the second one (text_pair)."
