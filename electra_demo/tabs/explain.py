@@ -1,0 +1,262 @@
+"""The "Explain" tab (``/explain``): which words made the model decide, shaded in the text.
+
+Gradient x input runs at once; integrated gradients reports its progress (forward passes done)
+and has a Cancel button: Gradio's ``cancels=`` drops the event, and the button's own handler sets
+the running explanations' cancel flags, which stop the worker at its next forward pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import gradio as gr
+
+from .. import attribution_view, config, links, rendering
+from ..service import ModelService
+from ..tasks import explain as explaining
+from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
+
+_CURIE = (
+    "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
+    "University of Paris, where she studied radioactivity with Pierre Curie."
+)
+EXAMPLES = [
+    ["emotion", "I can't believe they threw me a surprise party!", "", "", "gradient_x_input", 32],
+    [
+        "sentiment",
+        "A moving, beautifully acted film that stays with you.",
+        "",
+        "",
+        "integrated_gradients",
+        32,
+    ],
+    [
+        "nli",
+        "A man is playing a guitar on a crowded stage.",
+        "A person is performing music.",
+        "",
+        "gradient_x_input",
+        32,
+    ],
+    [
+        "detect",
+        "I drank a cup of hot keyboard with my breakfast this morning.",
+        "",
+        "",
+        "gradient_x_input",
+        32,
+    ],
+    ["qa", "Where was Marie Curie born?", _CURIE, "", "gradient_x_input", 32],
+]
+TASK_CHOICES = [
+    ("Sentiment (SST-2)", "sentiment"),
+    ("Emotion", "emotion"),
+    ("NLI (premise + hypothesis)", "nli"),
+    ("Replaced tokens (discriminator)", "detect"),
+    ("Question answering (question + context)", "qa"),
+]
+METHOD_CHOICES = [
+    ("Gradient × input (instant)", "gradient_x_input"),
+    ("Integrated gradients", "integrated_gradients"),
+]
+
+
+def _task_param(value: str) -> str:
+    if value in explaining.TASKS or explaining.FT_HEAD.fullmatch(value):
+        return value
+    raise ValueError("must be one of " + ", ".join(explaining.TASKS))
+
+
+LINK = links.TabLink(
+    "explain",
+    (
+        ("task", _task_param),
+        ("text", links.text),
+        ("text_pair", links.text),
+        ("target", links.text),
+        ("method", links.choice(explaining.METHODS)),
+        ("steps", links.Whole(1, explaining.MAX_STEPS)),
+    ),
+    ("text",),
+)
+
+
+class Running:
+    """The cancel flags of the explanations running for each browser session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, set[threading.Event]] = {}
+
+    @contextmanager
+    def flag(self, session: str | None) -> Iterator[threading.Event]:
+        event = threading.Event()
+        key = session or ""
+        with self._lock:
+            self._flags.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                flags = self._flags.get(key, set())
+                flags.discard(event)
+                if not flags:
+                    self._flags.pop(key, None)
+
+    def cancel(self, session: str | None) -> int:
+        """Set every flag of ``session`` (never another session's); how many were running."""
+        if not session:
+            return 0
+        with self._lock:
+            flags = list(self._flags.get(session, ()))
+        for event in flags:
+            event.set()
+        return len(flags)
+
+
+def _slot(name: str) -> str:
+    return explaining.SLOTS.get(name, name)
+
+
+def endpoint(service: ModelService, running: Running) -> Callable:
+    @user_errors
+    def explain(
+        task: str,
+        text: str,
+        text_pair: str = "",
+        target: str = "",
+        method: str = explaining.DEFAULT_METHOD,
+        steps: int = explaining.DEFAULT_STEPS,
+        request: gr.Request = None,  # type: ignore[assignment]
+        progress=gr.Progress(),
+    ):
+        """Explain a model output: how much each input word pushed it up or down (signed attributions).
+
+        Args:
+            task: "sentiment", "emotion", "nli" (text = premise, text_pair = hypothesis), "detect"
+                (the discriminator) or "qa" (text = question, text_pair = context).
+            text: The text to explain (for "qa" the question); past the model's 512 tokens, the
+                first window is explained.
+            text_pair: The hypothesis for "nli", the context for "qa"; empty otherwise.
+            target: What to explain; empty = the model's own pick. A label name for a classification
+                head; a piece of the text for "detect" (its first token); a piece of the context for
+                "qa" (default: the QA tab's best answer).
+            method: "gradient_x_input" (sum over d of e * df/de at the word-embedding output) or
+                "integrated_gradients" (Captum's LayerIntegratedGradients, baseline [PAD] for every
+                non-special token).
+            steps: Integrated-gradients steps, 1 to 256 (default 32); not used by gradient x input.
+
+        Returns:
+            The text shaded by word and by token, a one-line summary, notes, a bar chart of the top
+            words, and JSON {"task", "model", "method", "steps", "target", "score",
+            "baseline_score", "delta", "truncated", "tokens": [{"text", "start", "end", "segment",
+            "attribution"}], "words": [same keys]}, where text == source[start:end] (segment 0:
+            text, 1: text_pair).
+        """
+        announce(service, progress, [_slot(task)] if task in explaining.TASKS else [])
+        session = getattr(request, "session_hash", None)
+
+        def report(fraction: float) -> None:
+            progress(fraction, desc="Integrated gradients: forward passes")
+
+        with running.flag(session) as cancel:
+            try:
+                result = service.explain(
+                    task, text, text_pair, target, method, steps, progress=report, cancel=cancel
+                )
+            except explaining.Cancelled:
+                raise gr.Error("The explanation was cancelled.", print_exception=False) from None
+        view = attribution_view
+        return show(result, view.words_html, view.tokens_html, view.summary_line, view.notes, view.bar_table)
+
+    return explain
+
+
+def _outputs() -> tuple[list, gr.Radio]:
+    """The shaded views (words shown, tokens behind the switch), summary, notes, chart, JSON."""
+    unit = gr.Radio(
+        [("Words", "words"), ("Tokens", "tokens")], value="words", label="Shade", elem_id="explain-unit"
+    )
+    summary = gr.Textbox(label="Summary", interactive=False, elem_id="explain-summary")
+    words = gr.HTML(elem_id="explain-words", padding=True)
+    tokens = gr.HTML(elem_id="explain-tokens", padding=True, visible=False)
+    notes = gr.Markdown(elem_classes="electra-summary", elem_id="explain-notes")
+    bars = gr.BarPlot(
+        x="word",
+        y="attribution",
+        color="direction",
+        color_map=attribution_view.BAR_COLORS,
+        sort=None,
+        label=f"The {attribution_view.TOP_WORDS} words with the largest attributions",
+        elem_id="explain-bars",
+    )
+    with gr.Accordion("JSON", open=False):
+        json = gr.JSON(label="JSON")
+
+    def switch(choice: str):
+        return gr.update(visible=choice == "words"), gr.update(visible=choice == "tokens")
+
+    unit.change(switch, unit, [words, tokens], api_visibility="private", queue=False)
+    return [words, tokens, summary, notes, bars, json], unit
+
+
+def build(service: ModelService) -> BuiltTab:
+    card = model_card(service, "sentiment")
+    running = Running()
+    with gr.Row():
+        with gr.Column(scale=3):
+            task = gr.Dropdown(choices=TASK_CHOICES, value="sentiment", label="Task", elem_id="explain-task")
+            text = gr.Textbox(
+                label="Text (premise for NLI, question for QA)",
+                lines=3,
+                info=TEXT_LIMIT + "; the model reads the first 512 tokens",
+                elem_id="explain-text",
+            )
+            pair = gr.Textbox(
+                label="Second text (hypothesis for NLI, context for QA; empty otherwise)",
+                value="",
+                lines=2,
+                elem_id="explain-pair",
+            )
+        with gr.Column(scale=2):
+            target = gr.Textbox(
+                label="Target (empty: the model's own pick)",
+                value="",
+                info="A label; for detect a word of the text; for QA a piece of the context",
+                elem_id="explain-target",
+            )
+            method = gr.Radio(
+                METHOD_CHOICES, value=explaining.DEFAULT_METHOD, label="Method", elem_id="explain-method"
+            )
+            steps = gr.Slider(
+                1,
+                explaining.MAX_STEPS,
+                value=explaining.DEFAULT_STEPS,
+                step=1,
+                label="Integrated-gradients steps",
+                elem_id="explain-steps",
+            )
+            with gr.Row():
+                button = gr.Button("Explain", variant="primary", elem_id="explain-run")
+                cancel = gr.Button("Cancel", variant="stop", elem_id="explain-cancel")
+    outputs, _unit = _outputs()
+    tab = BuiltTab([task, text, pair, target, method, steps], outputs, endpoint(service, running), [button])
+    run = button.click(tab.handler, tab.inputs, tab.outputs, api_name="explain", **RAW)
+
+    def task_changed(name: str) -> str:
+        slot = _slot(name)
+        return rendering.model_card(service.card(slot)) if slot in config.REGISTRY else ""
+
+    task.change(task_changed, task, card, api_visibility="private", queue=False)
+
+    def stop(request: gr.Request):
+        """Cancel this session's running explanations (UI only, not an API)."""
+        running.cancel(getattr(request, "session_hash", None))
+
+    cancel.click(stop, None, None, cancels=[run], api_visibility="private", queue=False)
+    return tab
+
+
+TAB = Tab("explain", "Explain", build, EXAMPLES, LINK)
