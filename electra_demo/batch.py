@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import config
+from .finetune import is_model_id
+from .finetune.store import UnknownModel
 from .processing import InputError, check_choice, check_int, check_probability
 from .service import ModelService, ModelUnavailable
 
@@ -61,12 +63,14 @@ def plan_job(
     aggregation: str = config.DEFAULT_AGGREGATION,
     threshold: float = config.DEFAULT_THRESHOLD,
     top_k: int = config.QA_TOP_K,
+    head_slot: config.Slot | None = None,
 ) -> Job:
     """Check the task, its settings and its columns; raise InputError before any model runs.
 
     Columns left out (``None`` or ``""``) default to the column named like the API's parameter
     (``text``, ``text_pair``, ``question``, ``context``); the text column also defaults to the
-    file's only column. Settings of other tasks are ignored.
+    file's only column. Settings of other tasks are ignored. ``head_slot`` is the slot of a
+    fine-tuned head (``ft-...``, from ``service.resolve``); without it such a head is unknown.
     """
     task = check_choice(task, TASKS, what="task")
     if not table.rows:
@@ -87,9 +91,15 @@ def plan_job(
     elif task == "classify":
         if not head:
             raise InputError(f"Choose a classification head: one of {', '.join(config.CLASSIFY_HEADS)}.")
-        options["head"] = head = check_choice(head, config.CLASSIFY_HEADS, what="head")
+        if is_model_id(head):
+            if head_slot is None:
+                raise UnknownModel(head)
+            slot = head_slot
+        else:
+            slot = config.REGISTRY[check_choice(head, config.CLASSIFY_HEADS, what="head")]
+        options["head"] = head
         pair_heads = [n for n in config.CLASSIFY_HEADS if config.REGISTRY[n].pair]
-        if config.REGISTRY[head].pair:
+        if slot.pair:
             columns["text_pair"] = _column(table, pair_column, "text_pair", "the second texts")
         elif pair_column:
             raise InputError(

@@ -3,6 +3,10 @@
 A model is named by its checkpoint id (what the slot resolves to: the registry's Hub id or the
 operator's override) or by the slot's name as an alias. Ids come only from the registry and the
 environment: a name that is neither is a 404, and nothing is ever loaded from a request's value.
+
+A classifier a visitor fine-tuned in the demo is named by its id (``ft-...``): ``/v1/classify`` and
+``/v1/embeddings`` take it while the demo keeps it (else 404). It is never listed in
+``/v1/models``: knowing the id is the key.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from typing import Any
 
 from .. import config
 from ..config import ResolvedSlot
+from ..finetune import is_model_id
+from ..finetune.store import UnknownModel
 from .errors import ApiError, describe
 
 ALL_SLOTS = tuple(config.REGISTRY)
@@ -23,6 +29,7 @@ ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
     "/v1/tag": ("ner",),
     "/v1/answer": ("qa",),
 }
+FINETUNED_ROUTES = ("/v1/embeddings", "/v1/classify")  # the routes that take a fine-tuned model's id
 
 
 class Catalog:
@@ -58,6 +65,8 @@ class Catalog:
     def slot_for(self, model: str, route: str) -> str:
         """The slot ``model`` names (alias or checkpoint id), if ``route`` takes it."""
         allowed = ROUTES[route]
+        if is_model_id(model):
+            return self.finetuned(model, route)
         if model in config.REGISTRY:
             candidates = [model]
         else:
@@ -80,6 +89,22 @@ class Catalog:
                 code="model_not_supported",
             )
         return fitting[0]
+
+    def finetuned(self, model: str, route: str) -> str:
+        """A fine-tuned model's id, while the demo keeps it (else 404), on the routes that take it."""
+        try:
+            self.resolve(model)
+        except UnknownModel as error:
+            raise ApiError(404, str(error), param="model", code="model_not_found") from None
+        if route not in FINETUNED_ROUTES:
+            raise ApiError(
+                400,
+                f"The model {model} is a fine-tuned classifier: it works with "
+                f"{' and '.join(FINETUNED_ROUTES)}, not with {route}.",
+                param="model",
+                code="model_not_supported",
+            )
+        return model
 
 
 def owner(resolved: ResolvedSlot) -> str:

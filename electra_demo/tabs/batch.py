@@ -14,6 +14,7 @@ import gradio as gr
 
 from .. import batch as jobs
 from .. import config, rendering, tables
+from ..finetune import is_model_id
 from ..processing import InputError
 from ..service import ModelService
 from .common import BuiltTab, Tab, user_errors
@@ -30,6 +31,14 @@ INTRO = (
 def batch_slot(task: str, head: str) -> str:
     """The model slot a task runs on (for classify, the head's)."""
     return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
+
+
+def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
+    """The registry's heads, then the ones this browser session fine-tuned (nobody else's)."""
+    own = service.finetuned.owned_by(request.session_hash if request else None)
+    return [(n, n) for n in config.CLASSIFY_HEADS] + [
+        (f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own
+    ]
 
 
 def batch_columns(file: str | None):
@@ -83,7 +92,7 @@ def endpoint(service: ModelService) -> Callable:
             pair_column: For classify with the nli head, the column holding the hypotheses.
             question_column: For answer, the column holding the questions.
             context_column: For answer, the column holding the contexts.
-            head: For classify: sentiment, emotion or nli.
+            head: For classify: sentiment, emotion, nli, or a fine-tuned model's id ("ft-...").
             aggregation: For tag: none, simple, first, average or max.
             threshold: For detect: the probability above which a token counts as replaced.
             top_k: For answer: how many answers per row.
@@ -95,6 +104,7 @@ def endpoint(service: ModelService) -> Callable:
         if not file:
             raise InputError("Please upload a CSV, JSONL or TXT file first.")
         table = tables.read_table(file, os.path.basename(file))
+        finetuned = task == "classify" and is_model_id(head)
         job = jobs.plan_job(
             table,
             task,
@@ -106,6 +116,7 @@ def endpoint(service: ModelService) -> Callable:
             aggregation=aggregation,
             threshold=threshold,
             top_k=top_k,
+            head_slot=service.resolve(head).slot if finetuned else None,  # unknown: a clear message
         )
         records = jobs.run_job(job, service, lambda done, total: progress((done, total), unit="rows"))
         directory = tempfile.mkdtemp(prefix="electra-batch-")
@@ -132,7 +143,11 @@ def _choices() -> tuple[gr.Radio, list[gr.Dropdown], list[gr.components.Componen
         context = gr.Dropdown([], label="Context column (answer)", allow_custom_value=True)
     with gr.Row():
         head = gr.Dropdown(
-            list(config.CLASSIFY_HEADS), value=config.CLASSIFY_HEADS[0], label="Head (classify)"
+            list(config.CLASSIFY_HEADS),
+            value=config.CLASSIFY_HEADS[0],
+            label="Head (classify)",
+            allow_custom_value=True,  # a fine-tuned head's id (checked by the job's plan)
+            elem_id="batch-head",
         )
         aggregation = gr.Dropdown(
             list(config.AGGREGATIONS), value=config.DEFAULT_AGGREGATION, label="Aggregation (tag)"
@@ -162,6 +177,12 @@ def build(service: ModelService) -> BuiltTab:
     # the model status is not refreshed after a batch run (no run_buttons), as before the split
     tab = BuiltTab([file, task, *columns, *settings], [summary, preview, files], endpoint(service))
     file.change(batch_columns, file, [*columns, info], api_visibility="private", queue=False)
+
+    def heads(request: gr.Request):
+        """The head list, with this session's fine-tuned heads (UI only)."""
+        return gr.update(choices=head_choices(service, request))
+
+    settings[0].focus(heads, None, settings[0], api_visibility="private", queue=False)
     button.click(
         tab.handler,
         tab.inputs,

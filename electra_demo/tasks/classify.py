@@ -1,15 +1,29 @@
-"""Sequence classification with a fine-tuned head: every class with its probability."""
+"""Sequence classification with a fine-tuned head: every class with its probability.
+
+A head is a registry slot (``sentiment``, ``emotion``, ``nli``) or a model a visitor fine-tuned
+in the demo, named by its id (``ft-`` and hex characters; see :mod:`electra_demo.finetune`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from .. import config
+from ..config import ResolvedSlot, Slot
+from ..finetune import is_model_id
+from ..finetune.store import UnknownModel, known_slot
 from ..models import LoadedModel
 from ..processing import InputError, check_choice, check_text, sigmoid, softmax
 from .common import Models
+
+
+class Heads(Models, Protocol):
+    """What this task needs from the service: a head loaded once, and where a head comes from."""
+
+    def resolve(self, name: str) -> ResolvedSlot: ...
 
 
 @dataclass
@@ -28,10 +42,24 @@ class ClassifyResult:
         }
 
 
-def preprocess(head: object, text: object, text_pair: object) -> tuple[str, str, str | None]:
-    """The head, the text and the second text (None for single-text heads), all checked."""
-    head = check_choice(head, config.CLASSIFY_HEADS, what="head")
-    slot = config.REGISTRY[head]
+def check_head(head: object) -> str:
+    """A registry head, or something shaped like a fine-tuned model's id (checked on loading)."""
+    if is_model_id(head):
+        return str(head)
+    return check_choice(head, config.CLASSIFY_HEADS, what="head")
+
+
+def preprocess(
+    head: object, text: object, text_pair: object, slot: Slot | None = None
+) -> tuple[str, str, str | None]:
+    """The head, the text and the second text (None for single-text heads), all checked.
+
+    ``slot`` is the head's (from the service) for a fine-tuned head; without it, the process's
+    fine-tuned models are looked up."""
+    head = check_head(head)
+    slot = slot or config.REGISTRY.get(head) or known_slot(head)
+    if slot is None:
+        raise UnknownModel(head)
     text = check_text(text, max_chars=config.MAX_TEXT_CHARS)
     pair = text_pair if isinstance(text_pair, str) and text_pair.strip() else None
     if slot.pair and pair is None:
@@ -63,9 +91,11 @@ def postprocess(labels: list[str], logits: np.ndarray, multi_label: bool) -> lis
     return sorted(zip(labels, scores.tolist(), strict=True), key=lambda x: -x[1])
 
 
-def run(models: Models, head: str, text: str, text_pair: str | None = "") -> ClassifyResult:
+def run(models: Heads, head: str, text: str, text_pair: str | None = "") -> ClassifyResult:
     """Every class of a fine-tuned head with its probability, highest first."""
-    head, text, pair = preprocess(head, text, text_pair)
+    checked = check_head(head)
+    slot = models.resolve(checked).slot if is_model_id(checked) else None  # unknown: UnknownModel
+    head, text, pair = preprocess(checked, text, text_pair, slot)
     loaded = models.load(head)
     ids, types, truncated = tokenize(loaded, text, pair)
     logits = loaded.batcher.run([(ids, types)])[0]["logits"]

@@ -1,0 +1,295 @@
+"""The "Fine-tune" tab (``/finetune``): train a classifier on your own labelled file, watch it learn,
+then use it in the other tabs and the API, and download it.
+
+The file handling and the split are :mod:`electra_demo.finetune.data`; the queue and the training
+process are :mod:`electra_demo.finetune.jobs`; trained models live in
+:mod:`electra_demo.finetune.store`. This module is the upload, the settings, the streaming
+endpoint and the Cancel button. No deep link: a run needs an uploaded file.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+import gradio as gr
+
+from .. import config
+from ..finetune import data, jobs, views
+from ..finetune.jobs import TrainingFailed, Trainings
+from ..processing import InputError
+from ..service import ModelService, ModelUnavailable
+from .common import RAW, BuiltTab, Tab
+
+log = logging.getLogger(__name__)
+
+
+def intro(limits: data.Limits, trainings: Trainings, ttl: float) -> str:
+    return (
+        "Upload labelled texts (**CSV** with a header row, **TSV** or **JSONL**, UTF-8) and train an "
+        "ELECTRA classifier on them: pick the text and label columns (and a second-text column for "
+        "pairs), a base model and the settings, then **Train**. The loss is drawn as it learns; at the "
+        "end you get held-out metrics, a model you can use at once in the other tabs and the API, and "
+        "a standard checkpoint to download.\n\n"
+        f"**Limits:** {limits.describe()}; a run trains for at most "
+        f"{trainings.time_limit:g} seconds (then it stops and keeps what it learnt). "
+        f"{trainings.concurrency} run trains at a time; at most {trainings.queue_size} wait. "
+        f"Trained models are kept {ttl / 3600:g} hours, at most {trainings.store.max_models} at once."
+    )
+
+
+def stream_errors(fn: Callable[..., Iterator]) -> Callable[..., Iterator]:
+    """:func:`~electra_demo.tabs.common.user_errors` for a generator: clean messages, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except (InputError, ModelUnavailable, TrainingFailed) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception:
+            log.exception("request failed in %s", fn.__name__)
+            raise gr.Error(
+                "Something went wrong while training; the error was logged. Please try again.",
+                print_exception=False,
+            ) from None
+
+    return wrapper
+
+
+def file_columns(limits: data.Limits) -> Callable:
+    def columns(file: str | None):
+        """After an upload: offer its columns, the largest-text one proposed (UI only)."""
+        empty = gr.update(choices=[], value=None)
+        if not file:
+            return empty, empty, gr.update(choices=[""], value=""), ""
+        try:
+            table = data.read_upload(file, os.path.basename(file), limits)
+        except InputError as error:
+            return empty, empty, gr.update(choices=[""], value=""), f"⚠️ {error}"
+        proposed = data.propose_columns(table)
+        return (
+            gr.update(choices=table.columns, value=proposed["text"] or None),
+            gr.update(choices=table.columns, value=proposed["label"] or None),
+            gr.update(choices=["", *table.columns], value=proposed["pair"]),
+            f"{len(table.rows):,} rows, {len(table.columns)} columns.",
+        )
+
+    return columns
+
+
+def upload_of(file: object) -> tuple[str, str]:
+    """The uploaded file's path on the server and the name the visitor gave it. The handler gets
+    Gradio's raw value (its file data, already checked to be an upload) so that it can check every
+    setting itself, with messages that name them."""
+    if isinstance(file, dict):
+        path = file.get("path")
+        name = file.get("orig_name") or (os.path.basename(path) if isinstance(path, str) else "")
+    else:
+        path, name = file, os.path.basename(file) if isinstance(file, str) else ""
+    if not isinstance(path, str) or not path:
+        raise InputError("Please upload a CSV, TSV or JSONL file with texts and labels first.")
+    return path, name
+
+
+def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -> Callable:
+    ttl_hours = trainings.store.ttl / 3600
+
+    @stream_errors
+    def finetune(
+        file: dict | str | None,
+        text_column: str,
+        label_column: str,
+        pair_column: str = "",
+        base: str = "discriminator",
+        mode: str = "full",
+        epochs: int = 3,
+        learning_rate: float = 5e-5,
+        batch_size: int = 16,
+        max_length: int = 128,
+        eval_fraction: float = 0.2,
+        seed: int = 42,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
+        """Fine-tune an ELECTRA classifier on a labelled file; stream its progress, then its held-out
+        metrics, its id and the trained model as a zip.
+
+        Args:
+            file: A CSV (header row), TSV or JSONL file in UTF-8 with a column of texts and one of labels.
+            text_column: The column holding the texts (whitespace around header names is ignored).
+            label_column: The column holding the labels (read as strings; 2 to 50 classes, 2+ rows each).
+            pair_column: Optionally, a column of second texts (sentence pairs); "" for none.
+            base: The registry slot whose encoder starts the training (default "discriminator").
+            mode: "full" (every weight trains) or "head" (the encoder is frozen: fast, weaker).
+            epochs: Passes over the training rows (1 to 20).
+            learning_rate: The learning rate (1e-7 to 0.01).
+            batch_size: Rows per step (1 to 64).
+            max_length: Tokens per row, longer rows cut (8 to 512).
+            eval_fraction: Share of each class held out for the metrics (0.05 to 0.5; at least one row).
+            seed: The seed of the split, the new head's weights and the shuffling.
+
+        Returns:
+            A status line, the loss curve, the per-class table, the confusion plot, the model as a zip,
+            and JSON {"model_id", "base", "mode", "labels", "rows": {"train", "eval", "dropped"},
+            "settings", "metrics": {"accuracy", "macro_f1", "per_class", "confusion"}, "history",
+            "seconds", "stopped": "completed" | "cancelled" | "time_limit"}. While it waits or trains,
+            the JSON is {"status", ...} with the queue position or the step, epoch, loss, elapsed and
+            remaining seconds.
+        """
+        path, name = upload_of(file)
+        settings = data.check_settings(
+            base,
+            mode,
+            epochs,
+            learning_rate,
+            batch_size,
+            max_length,
+            eval_fraction,
+            seed,
+            tuple(config.REGISTRY),
+        )
+        plan = jobs.make_plan(
+            path,
+            name,
+            text_column,
+            label_column,
+            pair_column,
+            settings,
+            service.resolve(settings.base),
+            limits,
+        )
+        run = trainings.submit(plan, owner=(request.session_hash if request else "") or "")
+        try:
+            for shown, changed in run.follow():
+                if run.finished:
+                    break
+                if not changed:
+                    yield gr.skip()  # lets Gradio close this generator promptly (cancel, disconnect)
+                    continue
+                fraction = views.progress_fraction(shown)
+                progress(fraction or 0.0, desc=views.status_line(shown), unit="steps")
+                blank = views.class_rows(None), views.confusion_frame(None), None
+                yield views.status_line(shown), views.loss_frame(run.history), *blank, shown
+            result = run.outcome()
+            zip_path = str(run.zip_path) if run.zip_path else None
+            yield (
+                views.summary(result, ttl_hours),
+                views.loss_frame(result["history"]),
+                views.class_rows(result["metrics"]),
+                views.confusion_frame(result["metrics"]),
+                zip_path,
+                result,
+            )
+        finally:
+            if not run.finished:
+                run.cancel()  # the visitor left or cancelled the request: the child stops too
+            run.release()  # Gradio has copied the zip by the time the generator resumes
+
+    return finetune
+
+
+def _settings() -> list[gr.components.Component]:
+    base = gr.Dropdown(
+        [(slot.display_name, name) for name, slot in config.REGISTRY.items()],
+        value="discriminator",
+        label="Base model (its encoder starts the training)",
+        elem_id="finetune-base",
+    )
+    mode = gr.Radio(
+        list(data.MODES),
+        value="full",
+        label="Mode",
+        info="full: every weight trains; head: the encoder is frozen (fast, weaker)",
+        elem_id="finetune-mode",
+    )
+    with gr.Row():
+        epochs = gr.Slider(*data.EPOCHS, value=3, step=1, label="Epochs", elem_id="finetune-epochs")
+        rate = gr.Number(5e-5, label="Learning rate", elem_id="finetune-learning-rate")
+        batch = gr.Slider(*data.BATCH_SIZE, value=16, step=1, label="Batch size", elem_id="finetune-batch")
+    with gr.Row():
+        length = gr.Slider(*data.MAX_LENGTH, value=128, step=8, label="Max length (tokens)")
+        fraction = gr.Slider(*data.EVAL_FRACTION, value=0.2, step=0.05, label="Held out (eval_fraction)")
+        seed = gr.Number(42, precision=0, label="Seed", elem_id="finetune-seed")
+    return [base, mode, epochs, rate, batch, length, fraction, seed]
+
+
+def build(service: ModelService) -> BuiltTab:
+    trainings = jobs.trainings_for(service)
+    limits = data.Limits.from_environ(service.environ)
+    gr.Markdown(intro(limits, trainings, trainings.store.ttl))
+    with gr.Row():
+        with gr.Column(scale=2):
+            file = gr.File(
+                label="Labelled file (CSV, TSV or JSONL)",
+                file_types=list(data.FORMATS),
+                type="filepath",
+                elem_id="finetune-file",
+            )
+            info = gr.Markdown(elem_id="finetune-info")
+            text = gr.Dropdown([], label="Text column", allow_custom_value=True, elem_id="finetune-text")
+            label = gr.Dropdown([], label="Label column", allow_custom_value=True, elem_id="finetune-label")
+            pair = gr.Dropdown(
+                [""],
+                value="",
+                label="Second text column (optional)",
+                allow_custom_value=True,
+                elem_id="finetune-pair",
+            )
+        with gr.Column(scale=3):
+            settings = _settings()
+            with gr.Row():
+                run_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
+                cancel_button = gr.Button("Cancel", variant="stop", elem_id="finetune-cancel")
+    status = gr.Markdown(elem_classes="electra-summary", elem_id="finetune-status")
+    loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="finetune-loss")
+    with gr.Row():
+        table = gr.Dataframe(
+            headers=views.CLASS_COLUMNS,
+            label="Held-out metrics per class",
+            interactive=False,
+            elem_id="finetune-classes",
+        )
+        confusion = gr.BarPlot(
+            x="true label",
+            y="rows",
+            color="predicted",
+            title="Confusion on the held-out rows (bars: true label, colours: predicted)",
+            height=260,
+            elem_id="finetune-confusion",
+        )
+    download = gr.File(label="The trained model (zip: a standard checkpoint)", elem_id="finetune-download")
+    with gr.Accordion("JSON", open=False):
+        json = gr.JSON(label="JSON", elem_id="finetune-json")
+
+    tab = BuiltTab(
+        [file, text, label, pair, *settings],
+        [status, loss, table, confusion, download, json],
+        endpoint(service, trainings, limits),
+    )
+    file.change(file_columns(limits), file, [text, label, pair, info], api_visibility="private", queue=False)
+    run_button.click(
+        tab.handler,
+        tab.inputs,
+        tab.outputs,
+        api_name="finetune",
+        concurrency_limit=None,  # every request reaches the training queue, which is bounded itself
+        show_progress_on=[status],
+        **RAW,
+    )
+
+    def cancel(request: gr.Request):
+        """Cancel the training this browser session started (it stops within 5 seconds)."""
+        trainings.cancel((request.session_hash if request else "") or "")
+
+    cancel_button.click(
+        cancel, None, None, api_name="finetune_cancel", api_visibility="undocumented", queue=False
+    )
+    return tab
+
+
+TAB = Tab("finetune", "Fine-tune", build)
