@@ -140,12 +140,35 @@ def check_answer(args: tuple, outputs: tuple) -> None:
     assert len(table["data"]) == len(answers)
 
 
+def check_explain(args: tuple, outputs: tuple) -> None:
+    task, text, pair = args[:3]
+    words_html, tokens_html, summary, notes, bars, data = outputs
+    keys = "task model method steps target score baseline_score delta truncated tokens words"
+    assert set(data) == set(keys.split())
+    assert data["task"] == task and data["tokens"], data
+    sources = (text, pair or "")
+    for piece in data["tokens"] + data["words"]:
+        assert piece["segment"] in (0, 1), piece
+        source = sources[piece["segment"]]
+        assert 0 <= piece["start"] < piece["end"] <= len(source), piece
+        assert piece["text"] == source[piece["start"] : piece["end"]], piece
+        assert math.isfinite(piece["attribution"]), piece
+    total = sum(p["attribution"] for p in data["tokens"])
+    assert math.isclose(total, sum(p["attribution"] for p in data["words"]), rel_tol=1e-6, abs_tol=1e-9)
+    for view in (words_html, tokens_html):  # user text is escaped: no markup of theirs survives
+        assert "<script" not in view and "<img" not in view and "{{" not in view, view[:300]
+    assert isinstance(summary, str) and summary
+    assert "f(input) =" in notes  # numbers and fixed words only
+    assert len(bars["data"]) == min(10, len(data["words"]))
+
+
 CONTRACTS: dict[str, Callable[[tuple, tuple], None]] = {
     "/detect": check_detect,
     "/corrupt": check_corrupt,
     "/classify": check_classify,
     "/tag": check_tag,
     "/answer": check_answer,
+    "/explain": check_explain,
 }
 
 
@@ -217,6 +240,7 @@ SLOTS: dict[str, Callable[[str], tuple[str, tuple]]] = {
     "classify": lambda t: ("/classify", ("sentiment", t, "")),
     "nli-pair": lambda t: ("/classify", ("nli", PREMISE, t)),
     "tag": lambda t: ("/tag", (t, "simple")),
+    "explain": lambda t: ("/explain", ("sentiment", t, "", "", "gradient_x_input", 32)),
     "question": lambda t: ("/answer", (t, CONTEXT, 3)),
     "context": lambda t: ("/answer", (QUESTION, t, 3)),
 }
@@ -238,7 +262,7 @@ def errors(regex: str, slots=ALL, **more: str) -> dict[str, str]:
 MEGABYTE = 1_000_000
 AT_LIMIT = ("ab " * (config.MAX_TEXT_CHARS // 3 + 1))[: config.MAX_TEXT_CHARS - 1] + "z"
 LONG_QUESTION = ("a " * config.MAX_QUESTION_CHARS)[: config.MAX_QUESTION_CHARS]  # 500 tokens
-TEXT_SLOTS = ("detect", "corrupt", "tag")  # where a text with no readable character is refused
+TEXT_SLOTS = ("detect", "corrupt", "tag", "explain")  # where a text with no readable character is refused
 
 HOSTILE = [
     Hostile("empty", "", errors(EMPTY, **{"nli-pair": NO_PAIR})),
@@ -308,6 +332,9 @@ UNKNOWN_HEAD = r"not in the list of choices|Unknown head"
 UNKNOWN_AGGREGATION = r"not in the list of choices|Unknown aggregation"
 TOP_K = r"top_k|less than minimum value 1|greater than maximum value 20"
 T = "The chef cooked the meal in the kitchen."
+GXI, IG = "gradient_x_input", "integrated_gradients"
+UNKNOWN_TASK = r"Unknown task .*expected one of: sentiment, emotion, nli, detect, qa"
+UNKNOWN_FT = r"no fine-tuned head with that id|Unknown or expired model id"
 
 
 PARAMETERS = [
@@ -382,6 +409,52 @@ PARAMETERS = [
     ("doc_stride-0", "/answer", (QUESTION, "word " * 2000, 3, 15, True, 64, 0), None),
     ("impossible-text", "/answer", (QUESTION, CONTEXT, 3, 15, "yes"), r"true or false"),
     ("impossible-false", "/answer", (QUESTION, CONTEXT, 3, 15, False), None),
+    # /explain: task, method, steps, target and the second text
+    *[
+        (f"explain-{name}", "/explain", (task, text, pair, target, method, steps), expected)
+        for name, task, text, pair, target, method, steps, expected in [
+            ("task-unknown", "sarcasm", T, "", "", GXI, 32, UNKNOWN_TASK),
+            ("task-none", None, T, "", "", GXI, 32, UNKNOWN_TASK),
+            ("task-100k", "x" * 100_000, T, "", "", GXI, 32, UNKNOWN_TASK),
+            ("task-slot-not-a-task", "ner", T, "", "", GXI, 32, UNKNOWN_TASK),
+            ("task-hub-id", "google/electra-base-discriminator", T, "", "", GXI, 32, UNKNOWN_TASK),
+            ("task-ft-unknown", "ft-0123456789abcdef", T, "", "", GXI, 32, UNKNOWN_FT),
+            ("method-unknown", "sentiment", T, "", "", "shap", 32, r"Unknown method 'shap'"),
+            ("method-none", "sentiment", T, "", "", None, 32, r"Unknown method"),
+            ("steps-0", "sentiment", T, "", "", IG, 0, r"from 1 to 256; got 0"),
+            ("steps-257", "sentiment", T, "", "", IG, 257, r"from 1 to 256; got 257"),
+            ("steps-1.5", "sentiment", T, "", "", IG, 1.5, r"whole number"),
+            ("steps-text", "sentiment", T, "", "", IG, "abc", r"whole number"),
+            ("steps-none", "sentiment", T, "", "", IG, None, r"whole number"),
+            ("steps-1", "sentiment", T, "", "", IG, 1, None),
+            ("steps-256", "sentiment", T, "", "", IG, 256, None),
+            (
+                "target-unknown-label",
+                "emotion",
+                T,
+                "",
+                "bliss",
+                GXI,
+                32,
+                r"Unknown label for the emotion head",
+            ),
+            ("target-label", "emotion", T, "", "fear", IG, 8, None),
+            ("target-100k", "emotion", T, "", "x" * 100_000, GXI, 32, r"target is 100,000 characters"),
+            ("target-number", "emotion", T, "", 7, GXI, 32, r"target must be a string"),
+            ("detect-target", "detect", T, "", "kitchen", IG, 8, None),
+            ("detect-target-missing", "detect", T, "", "garden", GXI, 32, r"does not occur in the text"),
+            ("detect-pair", "detect", T, "It was good.", "", GXI, 32, r"reads one text"),
+            ("sentiment-pair", "sentiment", T, "It was good.", "", GXI, 32, r"reads one text"),
+            ("nli", "nli", PREMISE, "Someone cooks.", "", IG, 8, None),
+            ("nli-without-pair", "nli", T, "", "", GXI, 32, r"please give the hypothesis"),
+            ("nli-pair-megabyte", "nli", T, "x" * MEGABYTE, "", GXI, 32, r"second text is 1,000,000"),
+            ("qa", "qa", QUESTION, CONTEXT, "", IG, 8, None),
+            ("qa-target", "qa", QUESTION, CONTEXT, "Paris", GXI, 32, None),
+            ("qa-target-missing", "qa", QUESTION, CONTEXT, "Rome", GXI, 32, r"does not occur in the context"),
+            ("qa-no-context", "qa", QUESTION, "", "", GXI, 32, r"Please enter some context"),
+            ("qa-long-question", "qa", "a " * 600, CONTEXT, "", GXI, 32, r"question is 1,200 characters"),
+        ]
+    ],
 ]
 
 
@@ -438,6 +511,30 @@ RAW = [
     ("seed-infinity", "/corrupt", '["The chef cooked.", 0.5, Infinity]', WHOLE_SEED + "|" + SEED_RANGE),
     ("top_k-nan", "/answer", '["Where?", "In Paris.", NaN, 15, true, 384, 128]', r"top_k"),
     ("text-number", "/detect", "[12345, 0.5]", r"text must be a string; got int"),
+    (
+        "surrogate-explain",
+        "/explain",
+        r'["sentiment", "\ud800 hi", "", "", "gradient_x_input", 32]',
+        SURROGATE,
+    ),
+    (
+        "surrogate-explain-target",
+        "/explain",
+        r'["detect", "hi there", "", "\udc00", "gradient_x_input", 32]',
+        r"does not occur",
+    ),
+    (
+        "explain-steps-nan",
+        "/explain",
+        '["sentiment", "Hi.", "", "", "integrated_gradients", NaN]',
+        r"steps.*got nan",
+    ),
+    (
+        "explain-steps-infinity",
+        "/explain",
+        '["sentiment", "Hi.", "", "", "integrated_gradients", Infinity]',
+        r"steps.*got inf",
+    ),
 ]
 
 
@@ -469,6 +566,7 @@ def test_server_still_answers_after_the_table(client, service):
         ("/classify", ("nli", "A man cooks.", "Someone cooks.")),
         ("/tag", ("Marie Curie worked in Paris.", "simple")),
         ("/answer", (QUESTION, CONTEXT, 3)),
+        ("/explain", ("emotion", "I loved it!", "", "", "integrated_gradients", 16)),
     ]
     for endpoint, args in normal:
         outputs, message = call(client, endpoint, args, f"after-{endpoint}")
