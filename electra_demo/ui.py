@@ -16,7 +16,7 @@ from gradio.components import Component
 
 from . import config, links, rendering, tables
 from .service import ModelService
-from .tabs import batch, classify, corrupt, detect, qa, status, tag
+from .tabs import batch, classify, corrupt, detect, explain, finetune, qa, status, tag
 from .tabs.common import BuiltTab, Tab, add_examples, add_link_controls, cache_examples_per_checkpoints
 
 TITLE = "ELECTRA: replaced-token detection, live"
@@ -27,12 +27,22 @@ INTRO = (
     "**Replaced tokens** shows the discriminator's view of any text you type; "
     "**Corrupt & detect** replays its training signal: the generator corrupts your text and the "
     "discriminator tries to find the replacements. **Classify** and **Entities** run ELECTRA "
-    "checkpoints fine-tuned for sentiment, emotion, NLI and named entities."
+    "checkpoints fine-tuned for sentiment, emotion, NLI and named entities; **Explain** shows which "
+    "words made a model decide, and **Fine-tune** trains a classifier on your own labelled file."
 )
 CSS = ".electra-summary p { margin: 0.2em 0; }"
 
 # The tabs, in page order.
-TABS: tuple[Tab, ...] = (detect.TAB, corrupt.TAB, classify.TAB, tag.TAB, qa.TAB, batch.TAB)
+TABS: tuple[Tab, ...] = (
+    detect.TAB,
+    corrupt.TAB,
+    classify.TAB,
+    tag.TAB,
+    qa.TAB,
+    explain.TAB,
+    batch.TAB,
+    finetune.TAB,
+)
 # What a deep link may name: the tabs with link parameters, by ``?tab=`` name.
 LINKS: dict[str, links.TabLink] = {tab.id: tab.link for tab in TABS if tab.link}
 
