@@ -56,7 +56,13 @@ def progress_fraction(shown: Mapping[str, Any]) -> tuple[int, int] | None:
 
 
 def loss_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([{k: h[k] for k in LOSS_COLUMNS} for h in history], columns=LOSS_COLUMNS)
+    """Step and loss, numeric even when empty (the plot takes its axes' types from the frame)."""
+    return pd.DataFrame(
+        {
+            "step": pd.Series([int(h["step"]) for h in history], dtype="int64"),
+            "loss": pd.Series([float(h["loss"]) for h in history], dtype="float64"),
+        }
+    )
 
 
 def class_rows(metrics: Mapping[str, Any] | None) -> list[list[Any]]:
@@ -71,16 +77,16 @@ def class_rows(metrics: Mapping[str, Any] | None) -> list[list[Any]]:
 def confusion_frame(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
     """One row per (true, predicted) pair, for stacked bars: each true label's held-out rows,
     split by what the model predicted."""
-    if not metrics:
-        return pd.DataFrame(columns=CONFUSION_COLUMNS)
-    labels = metrics["confusion"]["labels"]
-    matrix = metrics["confusion"]["matrix"]
-    rows = [
-        {"true label": labels[t], "predicted": labels[p], "rows": int(matrix[t][p])}
-        for t in range(len(labels))
-        for p in range(len(labels))
-    ]
-    return pd.DataFrame(rows, columns=CONFUSION_COLUMNS)
+    labels = metrics["confusion"]["labels"] if metrics else []
+    matrix = metrics["confusion"]["matrix"] if metrics else []
+    pairs = [(t, p) for t in range(len(labels)) for p in range(len(labels))]
+    return pd.DataFrame(
+        {
+            "true label": pd.Series([labels[t] for t, _ in pairs], dtype="string"),
+            "predicted": pd.Series([labels[p] for _, p in pairs], dtype="string"),
+            "rows": pd.Series([int(matrix[t][p]) for t, p in pairs], dtype="int64"),
+        }
+    )
 
 
 def summary(result: Mapping[str, Any], ttl_hours: float) -> str:

@@ -164,6 +164,7 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -
             limits,
         )
         run = trainings.submit(plan, owner=(request.session_hash if request else "") or "")
+        first, skips = True, (gr.skip(), gr.skip(), gr.skip())
         try:
             for shown, changed in run.follow():
                 if run.finished:
@@ -173,7 +174,8 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -
                     continue
                 fraction = views.progress_fraction(shown)
                 progress(fraction or 0.0, desc=views.status_line(shown), unit="steps")
-                blank = views.class_rows(None), views.confusion_frame(None), None
+                blank = (views.class_rows(None), None, None) if first else skips  # None: a new plot later
+                first = False
                 yield views.status_line(shown), views.loss_frame(run.history), *blank, shown
             result = run.outcome()
             zip_path = str(run.zip_path) if run.zip_path else None
@@ -212,8 +214,16 @@ def _settings() -> list[gr.components.Component]:
         rate = gr.Number(5e-5, label="Learning rate", elem_id="finetune-learning-rate")
         batch = gr.Slider(*data.BATCH_SIZE, value=16, step=1, label="Batch size", elem_id="finetune-batch")
     with gr.Row():
-        length = gr.Slider(*data.MAX_LENGTH, value=128, step=8, label="Max length (tokens)")
-        fraction = gr.Slider(*data.EVAL_FRACTION, value=0.2, step=0.05, label="Held out (eval_fraction)")
+        length = gr.Slider(
+            *data.MAX_LENGTH, value=128, step=8, label="Max length (tokens)", elem_id="finetune-max-length"
+        )
+        fraction = gr.Slider(
+            *data.EVAL_FRACTION,
+            value=0.2,
+            step=0.05,
+            label="Held out (eval_fraction)",
+            elem_id="finetune-fraction",
+        )
         seed = gr.Number(42, precision=0, label="Seed", elem_id="finetune-seed")
     return [base, mode, epochs, rate, batch, length, fraction, seed]
 
