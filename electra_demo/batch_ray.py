@@ -27,17 +27,16 @@ URL such as ``s3://...``); OUTPUT is written here.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
 import logging
-import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import config, ray_common, tables
+from . import batch_output, config, ray_common, tables
 from .batch import TASKS, Job, plan_job, run_job
 from .processing import InputError
 from .service import ModelService
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 
 INPUTS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 INPUTS[".parquet"] = "parquet"
-OUTPUTS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+OUTPUTS = batch_output.FORMATS
 BATCH_ROWS = 64  # rows an actor scores per call (run_job sends them to the service 4 at a time)
 PEEK_LINES = 1000  # JSON Lines objects read here to find the columns
 # reading reserves no CPU: the actors reserve theirs (--actor-cpus), and a pool that holds every CPU
@@ -108,6 +107,31 @@ def peek_columns(path: str, kind: str) -> list[str]:
     return list(seen)
 
 
+def check_utf8(path: str) -> None:
+    """Refuse a local text file that is not UTF-8 before Ray starts (read in chunks; the Batch
+    tab's message), where Ray would fail the whole job on it part-way through."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed = newlines = 0
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            pending = decoder.getstate()[0]  # the start of a character split between chunks
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                data = pending + chunk
+                offset = consumed - len(pending) + error.start
+                line = newlines + data.count(b"\n", 0, error.start) + 1
+                raise InputError(
+                    f"The file {Path(path).name} is not valid UTF-8: the byte 0x{data[error.start]:02x} at "
+                    f"offset {offset:,} (line {line}) cannot be decoded. Save it as UTF-8 and run it again."
+                ) from None
+            if not chunk:
+                return
+            consumed += len(chunk)
+            newlines += chunk.count(b"\n")
+
+
 def plan(args: argparse.Namespace, columns: list[str]) -> Job:
     """The Batch tab's checks on the task, its settings and the columns (no rows are read)."""
     table = tables.Table(columns=columns, rows=[dict.fromkeys(columns, "x")], name=Path(args.input).name)
@@ -133,8 +157,8 @@ def split_lines(batch: Any) -> Any:
     import pyarrow as pa
 
     lines: list[str] = []
-    for data in batch.column("bytes").to_pylist():
-        text = tables._decode(data, "the input file")  # not UTF-8: the Batch tab's message
+    for data, path in zip(batch.column("bytes").to_pylist(), batch.column("path").to_pylist(), strict=True):
+        text = tables._decode(data, Path(path).name)  # not UTF-8: the Batch tab's message
         lines.extend(line for line in tables._lines(text) if line.strip())
     return pa.table({"line": pa.array(lines, pa.large_string())})
 
@@ -220,9 +244,9 @@ def dataset(path: str, kind: str, job: Job, args: argparse.Namespace) -> Any:
             path, columns=sorted(set(job.columns.values())), file_extensions=None, num_cpus=IO_CPUS
         )
     else:
-        ds = ray.data.read_binary_files(path, file_extensions=None, num_cpus=IO_CPUS).map_batches(
-            split_lines, batch_format="pyarrow", batch_size=1, num_cpus=IO_CPUS
-        )
+        ds = ray.data.read_binary_files(
+            path, include_paths=True, file_extensions=None, num_cpus=IO_CPUS
+        ).map_batches(split_lines, batch_format="pyarrow", batch_size=1, num_cpus=IO_CPUS)
     return ds.map_batches(
         Scorer,
         fn_constructor_kwargs={
@@ -237,75 +261,6 @@ def dataset(path: str, kind: str, job: Job, args: argparse.Namespace) -> Any:
         num_cpus=args.actor_cpus,
         runtime_env=env,
     )
-
-
-# ---- writing here -----------------------------------------------------------------------------
-def numbered(batches: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    """The records in input order, ``row`` numbered from 1."""
-    row = 0
-    for batch in batches:
-        for text in batch.column("record").to_pylist():
-            row += 1
-            record = json.loads(text)
-            record["row"] = row
-            yield record
-
-
-def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> tuple[int, int, list[str]]:
-    """Write the records; return (rows, errors, the CSV columns of the Batch tab for them)."""
-    rows = errors = 0
-    keys: dict[str, None] = {}
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, default=tables._json_default) + "\n")
-            rows += 1
-            errors += "error" in record
-            keys.update(dict.fromkeys(record))
-    return rows, errors, tables.csv_columns([keys])
-
-
-def jsonl_to_parquet(source: Path, columns: list[str], target: Path, chunk: int = 4096) -> None:
-    """The Batch tab's CSV table as Parquet: ``row`` int64, every other column text (null: none)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([(c, pa.int64() if c == "row" else pa.large_string()) for c in columns])
-
-    def table(records: list[dict[str, Any]]) -> Any:
-        data = {
-            c: [
-                r.get(c) if c == "row" else (None if r.get(c) is None else tables.csv_cell(r[c]))
-                for r in records
-            ]
-            for c in columns
-        }
-        return pa.table(data, schema=schema)
-
-    with open(source, encoding="utf-8") as handle, pq.ParquetWriter(target, schema) as writer:
-        records: list[dict[str, Any]] = []
-        for line in handle:
-            records.append(json.loads(line))
-            if len(records) == chunk:
-                writer.write_table(table(records))
-                records = []
-        if records:
-            writer.write_table(table(records))
-
-
-def write_output(ds: Any, output: str) -> tuple[int, int]:
-    """Consume the dataset in order into OUTPUT (one file); return (rows, errors)."""
-    target = Path(output)
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    jsonl = part if OUTPUTS[target.suffix.lower()] == "jsonl" else part.with_suffix(".jsonl")
-    try:
-        rows, errors, columns = write_jsonl(numbered(ds.iter_batches(batch_format="pyarrow")), jsonl)
-        if jsonl is not part:
-            jsonl_to_parquet(jsonl, columns, part)
-        part.replace(target)
-    finally:
-        for leftover in {part, jsonl}:
-            leftover.unlink(missing_ok=True)
-    return rows, errors
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -355,6 +310,8 @@ def check(args: argparse.Namespace) -> tuple[str, Job]:
         raise InputError(f"INPUT {args.input} is not a file.")
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise InputError("OUTPUT must not be INPUT.")
+    if kind != "parquet" and "://" not in args.input:
+        check_utf8(args.input)
     return kind, plan(args, peek_columns(args.input, kind))
 
 
@@ -379,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         context.execution_options.preserve_order = True  # records come back in input order
         context.enable_progress_bars = True
         started = time.perf_counter()
-        rows, errors = write_output(dataset(args.input, kind, job, args), args.output)
+        batches = dataset(args.input, kind, job, args).iter_batches(batch_format="pyarrow")
+        rows, errors = batch_output.write_records(batches, args.output)
         elapsed = time.perf_counter() - started
     finally:
         ray_common.shutdown_ray(connection)

@@ -149,6 +149,10 @@ def test_command_checks_the_job_before_starting_ray(monkeypatch, tmp_path: Path,
     assert "Choose a classification head: one of sentiment, emotion, nli" in capsys.readouterr().err
     assert batch_ray.main([str(path), str(tmp_path / "out.csv"), "--task", "detect"]) == 2
     assert "OUTPUT" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"text": "ok"}\n' * 3 + '{"text": "café"}\n'.encode("latin-1"))
+    assert batch_ray.main([str(latin), out, "--task", "detect"]) == 2
+    assert "latin.jsonl is not valid UTF-8: the byte 0xe9 at offset 58 (line 4)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         batch_ray.main([str(path), out, "--task", "translate"])
     assert "invalid choice: 'translate'" in capsys.readouterr().err
