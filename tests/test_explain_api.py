@@ -35,7 +35,7 @@ def api_service(tiny_env) -> ModelService:
 
 @pytest.fixture(scope="module")
 def url(api_service: ModelService):
-    with serve(api_service, OPEN) as base:
+    with serve(api_service, OPEN, mcp_server=True) as base:
         yield base
 
 
@@ -135,6 +135,17 @@ def test_v1_explain_is_in_the_openapi_document(url):
     response = schemas["ExplainResponse"]["properties"]
     keys = "task model method steps target score baseline_score delta truncated tokens words"
     assert set(response) == set(keys.split())
+
+
+def test_explain_is_an_mcp_tool_described_from_its_docstring(url):
+    tools = {tool["name"]: tool for tool in httpx.get(url + "/gradio_api/mcp/schema", timeout=30).json()}
+    tool = tools["explain"]
+    assert "attributions" in tool["description"]
+    properties = tool["inputSchema"]["properties"]
+    assert list(properties) == FIELDS  # the request and the progress tracker are not parameters
+    for name in FIELDS:
+        description = properties[name].get("description", "")
+        assert len(description) > 10 and description.rstrip().endswith((".", ")")), (name, description)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)

@@ -135,17 +135,11 @@ def endpoint(service: ModelService, running: Running) -> Callable:
         """Explain a model output: how much each input word pushed it up or down (signed attributions).
 
         Args:
-            task: "sentiment", "emotion", "nli" (text = premise, text_pair = hypothesis), "detect"
-                (the discriminator) or "qa" (text = question, text_pair = context).
-            text: The text to explain (for "qa" the question); past the model's 512 tokens, the
-                first window is explained.
+            task: "sentiment", "emotion", "nli" (premise + hypothesis), "detect" or "qa" (question + context).
+            text: The text to explain (for "qa" the question); past 512 tokens, the first window is read.
             text_pair: The hypothesis for "nli", the context for "qa"; empty otherwise.
-            target: What to explain; empty = the model's own pick. A label name for a classification
-                head; a piece of the text for "detect" (its first token); a piece of the context for
-                "qa" (default: the QA tab's best answer).
-            method: "gradient_x_input" (sum over d of e * df/de at the word-embedding output) or
-                "integrated_gradients" (Captum's LayerIntegratedGradients, baseline [PAD] for every
-                non-special token).
+            target: What to explain; empty: the model's pick. A label, or a piece of the text (qa: context).
+            method: "gradient_x_input" or "integrated_gradients" (Captum; baseline: [PAD] for every token).
             steps: Integrated-gradients steps, 1 to 256 (default 32); not used by gradient x input.
 
         Returns:
