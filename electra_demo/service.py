@@ -27,7 +27,7 @@ from .finetune import is_model_id
 from .finetune.store import Store
 from .lazy import lazy_module
 from .models import LoadedModel, ModelUnavailable, load_checkpoint, marked_random, pick_device
-from .tasks import answer, classify, corrupt, detect, embed, tag
+from .tasks import answer, classify, corrupt, detect, embed, explain, tag
 
 if TYPE_CHECKING:
     import torch
@@ -60,6 +60,7 @@ class ModelService:
     tag = _task(tag.run)
     answer = _task(answer.run)
     embed = _task(embed.run)
+    explain = _task(explain.run)
 
     def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
         self._environ = environ
