@@ -141,17 +141,20 @@ class Run:
             return shown
 
     def follow(self, heartbeat: float = 0.5) -> Iterator[tuple[dict[str, Any], bool]]:
-        """``(snapshot, changed)`` on every change, and at least every ``heartbeat`` seconds (so a
-        follower can be closed promptly), until the run is finished."""
-        seen = [-1]
+        """``(snapshot, changed)`` on every change (its queue position too), and at least every
+        ``heartbeat`` seconds (so a follower can be closed promptly), until the run is finished."""
+        seen: list[Any] = [-1]
+        last: dict[str, Any] | None = None
         while True:
             with self.manager.cond:
                 self.manager.cond.wait_for(
                     lambda: self.version != seen[0] or self.finished, timeout=heartbeat
                 )
-                changed, seen[0] = self.version != seen[0], self.version
+                seen[0] = self.version
                 done = self.finished
-            yield self.snapshot(), changed
+            shown = self.snapshot()
+            yield shown, shown != last
+            last = shown
             if done:
                 return
 
