@@ -123,13 +123,13 @@ def top_words(result: ExplainResult, count: int) -> list[Piece]:
 
 
 def bar_table(result: ExplainResult) -> Any:
-    """The bar chart's data: a pandas DataFrame of the top words (rank-numbered labels, so a
-    word that appears twice gets two bars)."""
+    """The bar chart's data: a pandas DataFrame of the top words, labelled with their rank (so a
+    word that appears twice gets two bars, and sorting the labels keeps the rank order)."""
     import pandas as pd
 
     rows = [
         {
-            "word": f"{rank}. {word.text}",
+            "word": f"{rank:02d}. {word.text}",
             "attribution": word.attribution,
             "direction": PUSHES_UP if word.attribution >= 0 else PUSHES_DOWN,
         }

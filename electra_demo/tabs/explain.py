@@ -16,7 +16,7 @@ import gradio as gr
 from .. import attribution_view, config, links, rendering
 from ..service import ModelService
 from ..tasks import explain as explaining
-from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
+from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, model_card, show, user_errors
 
 _CURIE = (
     "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
@@ -120,6 +120,17 @@ def _slot(name: str) -> str:
     return explaining.SLOTS.get(name, name)
 
 
+def _announce(service: ModelService, progress: gr.Progress, task: object) -> None:
+    """Say when the slot's PyTorch weights load first (a second copy where ONNX Runtime serves it)."""
+    if task not in explaining.TASKS:
+        return
+    slot = _slot(str(task))
+    models = service.loaded_models()
+    main = models.get(slot)
+    if not ((main is not None and main.has_torch_weights) or f"{slot}:torch" in models):
+        progress(0, desc=f"Loading the PyTorch weights of {slot} for gradients (first use)...")
+
+
 def endpoint(service: ModelService, running: Running) -> Callable:
     @user_errors
     def explain(
@@ -149,7 +160,7 @@ def endpoint(service: ModelService, running: Running) -> Callable:
             "attribution"}], "words": [same keys]}, where text == source[start:end] (segment 0:
             text, 1: text_pair).
         """
-        announce(service, progress, [_slot(task)] if task in explaining.TASKS else [])
+        _announce(service, progress, task)
         session = getattr(request, "session_hash", None)
 
         def report(fraction: float) -> None:
@@ -182,7 +193,7 @@ def _outputs() -> tuple[list, gr.Radio]:
         y="attribution",
         color="direction",
         color_map=attribution_view.BAR_COLORS,
-        sort=None,
+        sort="x",  # the labels start with the rank
         label=f"The {attribution_view.TOP_WORDS} words with the largest attributions",
         elem_id="explain-bars",
     )
