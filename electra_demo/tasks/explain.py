@@ -132,11 +132,10 @@ class ExplainResult:
 def check_task(task: object) -> str:
     if isinstance(task, str) and (task in TASKS or FT_HEAD.fullmatch(task)):
         return task
-    got = repr(task) if isinstance(task, str) and len(task) <= 40 and task.isprintable() else None
-    got = got or (f"a text of {len(task)} characters" if isinstance(task, str) else type(task).__name__)
     raise FieldError(
         "task",
-        f"Unknown task {got}; expected one of: {', '.join(TASKS)}, or a fine-tuned head's id (ft-...).",
+        f"Unknown task {_named(task)}; expected one of: {', '.join(TASKS)}, or a fine-tuned head's id "
+        "(ft-...).",
     )
 
 
@@ -147,8 +146,7 @@ def preprocess(
     task = check_task(task)
     kind = "qa" if task == "qa" else "detect" if task == "detect" else "classify"
     if method not in METHODS:
-        got = repr(method) if isinstance(method, str) and len(method) <= 40 else type(method).__name__
-        raise FieldError("method", f"Unknown method {got}; expected one of: {', '.join(METHODS)}.")
+        raise FieldError("method", f"Unknown method {_named(method)}; expected one of: {', '.join(METHODS)}.")
     if isinstance(steps, bool) or not isinstance(steps, (int, float)):
         raise FieldError("steps", f"steps must be a whole number from 1 to {MAX_STEPS}; got {_kind(steps)}.")
     try:
@@ -188,6 +186,13 @@ def _checked(name: str, value: object, limit: int, what: str) -> str:
         return check_text(value, max_chars=limit, what=what)
     except InputError as error:
         raise FieldError(name, str(error)) from None
+
+
+def _named(value: object) -> str:
+    """A bad choice named without echoing arbitrary text (only short identifiers are quoted)."""
+    if isinstance(value, str) and value.replace("-", "_").isidentifier() and len(value) <= 40:
+        return repr(value)
+    return _kind(value)
 
 
 def _kind(value: object) -> str:
