@@ -38,6 +38,7 @@ from typing import Any
 
 from . import batch_output, config, ray_common, tables
 from .batch import TASKS, Job, plan_job, run_job
+from .finetune import is_model_id
 from .processing import InputError
 from .service import ModelService
 
@@ -134,7 +135,12 @@ def check_utf8(path: str) -> None:
 
 def plan(args: argparse.Namespace, columns: list[str]) -> Job:
     """The Batch tab's checks on the task, its settings and the columns (no rows are read)."""
-    table = tables.Table(columns=columns, rows=[dict.fromkeys(columns, "x")], name=Path(args.input).name)
+    name = Path(args.input).name
+    tables._check_columns(columns, name)  # unnamed or repeated columns: the Batch tab's messages
+    table = tables.Table(columns=columns, rows=[dict.fromkeys(columns, "x")], name=name)
+    # a fine-tuned head (ft-...) from the store on this machine's disk (ELECTRA_DEMO_CACHE); the
+    # actors find it there too, or on a volume every node shares
+    head_slot = ModelService().resolve(args.head).slot if is_model_id(args.head) else None
     return plan_job(
         table,
         args.task,
@@ -146,6 +152,7 @@ def plan(args: argparse.Namespace, columns: list[str]) -> Job:
         aggregation=args.aggregation,
         threshold=args.threshold,
         top_k=args.top_k,
+        head_slot=head_slot,
     )
 
 
@@ -272,7 +279,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("input", help="the file to score (.csv, .tsv, .jsonl, .ndjson, .txt, .parquet)")
     parser.add_argument("output", help="the file to write (.jsonl or .parquet)")
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--head", help="classify: " + ", ".join(config.CLASSIFY_HEADS))
+    parser.add_argument(
+        "--head", help=f"classify: {', '.join(config.CLASSIFY_HEADS)}, or a fine-tuned head's ft- id"
+    )
     parser.add_argument("--text-column", help="default: the column 'text' (or the file's only column)")
     parser.add_argument("--pair-column", help="classify with a pair head: default 'text_pair'")
     parser.add_argument("--question-column", help="answer: default 'question'")

@@ -233,6 +233,18 @@ def describe(scaling: Scaling) -> str:
     return f"{scaling.autoscale[0]} to {scaling.autoscale[1]} replicas (autoscaling)"
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether this machine can listen on ``host:port`` (checked before Ray starts)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM."""
     stop = threading.Event()
@@ -252,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except SettingsError as error:
         print(f"serve_ray: {error}", file=sys.stderr)
+        return 2
+    if args.address is None and not port_free(args.host, args.port):
+        print(f"serve_ray: {args.host}:{args.port} is in use; choose another --port.", file=sys.stderr)
         return 2
     connection = ray_common.init_ray(
         args.address,

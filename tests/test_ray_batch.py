@@ -147,8 +147,15 @@ def test_command_checks_the_job_before_starting_ray(monkeypatch, tmp_path: Path,
     )
     assert batch_ray.main([str(path), out, "--task", "classify", "--text-column", "review"]) == 2
     assert "Choose a classification head: one of sentiment, emotion, nli" in capsys.readouterr().err
+    fine_tuned = ["--task", "classify", "--text-column", "review", "--head", "ft-0123456789abcdef"]
+    assert batch_ray.main([str(path), out, *fine_tuned]) == 2
+    assert "Unknown or expired model id ft-0123456789abcdef" in capsys.readouterr().err
     assert batch_ray.main([str(path), str(tmp_path / "out.csv"), "--task", "detect"]) == 2
     assert "OUTPUT" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
+    twice = tmp_path / "twice.csv"
+    twice.write_text("text,text\na,b\n", encoding="utf-8")
+    assert batch_ray.main([str(twice), out, "--task", "detect"]) == 2
+    assert "two columns named 'text' (columns 1 and 2)" in capsys.readouterr().err
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(b'{"text": "ok"}\n' * 3 + '{"text": "café"}\n'.encode("latin-1"))
     assert batch_ray.main([str(latin), out, "--task", "detect"]) == 2

@@ -287,7 +287,8 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
 
 # ---- the command's own checks (no Ray started) ----------------------------------------------------
 def test_command_refuses_bad_settings_before_starting_ray(monkeypatch, capsys, tmp_path):
-    from electra_demo import serve_ray
+    with capsys.disabled():  # Ray's log handler keeps the stderr it finds at import: not capsys's
+        from electra_demo import serve_ray
 
     with pytest.raises(SystemExit) as exit_info:
         serve_ray.parse_args(["--autoscale", "4:1"])
@@ -312,3 +313,12 @@ def test_command_refuses_bad_settings_before_starting_ray(monkeypatch, capsys, t
     )
     assert serve_ray.main(["--replicas", "2"]) == 2
     assert "ELECTRA_DEMO_API_KEYS_FILE names" in capsys.readouterr().err
+    monkeypatch.delenv("ELECTRA_DEMO_API_KEYS_FILE")
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_ray.main(["--port", str(port)]) == 2
+    assert f"127.0.0.1:{port} is in use; choose another --port." in capsys.readouterr().err
