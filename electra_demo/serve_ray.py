@@ -154,14 +154,14 @@ def concurrency(env_vars: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def application(
+def deployment(
     scaling: Scaling,
     env_vars: Mapping[str, str],
     *,
     replica_cpus: float = 1.0,
     ship_code: bool = False,
 ) -> Any:
-    """The bound Serve application: :class:`ElectraApi` with these replicas and variables.
+    """:class:`ElectraApi` with these replicas and variables (a Serve ``Deployment``).
 
     Raises :class:`~electra_demo.api.security.SettingsError` for a bad key file or limit, here in
     the caller, before any replica starts.
@@ -178,7 +178,12 @@ def application(
             "num_cpus": replica_cpus,
             "runtime_env": ray_common.runtime_env(env_vars, ship_code=ship_code),
         },
-    ).bind()
+    )
+
+
+def application(scaling: Scaling, env_vars: Mapping[str, str], **options: Any) -> Any:
+    """The bound Serve application (see :func:`deployment`)."""
+    return deployment(scaling, env_vars, **options).bind()
 
 
 def build_app(args: dict[str, str]) -> Any:

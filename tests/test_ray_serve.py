@@ -24,6 +24,7 @@ import openai
 import psutil
 import pytest
 
+from electra_demo import ray_common
 from electra_demo.service import ModelService
 from tests.v1_helpers import assert_close
 
@@ -307,6 +308,17 @@ def test_command_refuses_bad_settings_before_starting_ray(monkeypatch, capsys, t
             "target_ongoing_requests": 4,
         },
     }
+    monkeypatch.setenv("ELECTRA_DEMO_API_MAX_IN_FLIGHT", "12")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("UNRELATED_SECRET", "not forwarded")
+    replicas = serve_ray.deployment(serve_ray.Scaling(3), ray_common.forwarded_environ(), replica_cpus=0.5)
+    assert replicas.num_replicas == 3 and replicas.max_ongoing_requests == 12
+    forwarded = replicas.ray_actor_options["runtime_env"]["env_vars"]
+    assert forwarded["ELECTRA_DEMO_API_MAX_IN_FLIGHT"] == "12" and forwarded["HF_HUB_OFFLINE"] == "1"
+    assert "UNRELATED_SECRET" not in forwarded and all(
+        k.startswith(("ELECTRA_DEMO_", "HF_")) for k in forwarded
+    )
+    assert replicas.ray_actor_options["num_cpus"] == 0.5
     monkeypatch.setenv("ELECTRA_DEMO_API_KEYS_FILE", str(tmp_path / "missing-keys.txt"))
     monkeypatch.setattr(
         "electra_demo.ray_common.init_ray", lambda *a, **k: pytest.fail("Ray started despite bad settings")
