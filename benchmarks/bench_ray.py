@@ -208,6 +208,7 @@ def batch_ray(env: dict[str, str], path: Path, actors: int, logs: Path) -> dict[
     match = re.search(r"batch_ray: (\d+) rows, (\d+) errors, ([\d.]+) rows/s", done.stdout)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"batch_ray failed ({done.returncode}); see {log_path}: {done.stdout[-500:]}")
+    out.unlink(missing_ok=True)  # tens of MB of records: the tests check their content
     rows = int(match.group(1))
     return {
         "rows": rows,
