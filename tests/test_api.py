@@ -133,7 +133,16 @@ def test_tag_over_http(client, service):
 
 def test_head_helpers_are_not_in_the_api(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/detect", "/corrupt", "/classify", "/tag", "/answer", "/batch"}
+    assert set(endpoints) == {
+        "/detect",
+        "/corrupt",
+        "/classify",
+        "/tag",
+        "/answer",
+        "/explain",
+        "/batch",
+        "/finetune",
+    }
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
         "head",
         "text",

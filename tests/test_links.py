@@ -94,6 +94,7 @@ def test_every_endpoint_has_a_link_spec_in_argument_order(client):
         "classify": "/classify",
         "tag": "/tag",
         "qa": "/answer",
+        "explain": "/explain",
     }
     for tab, spec in LINKS.items():
         parameters = [p["parameter_name"] for p in endpoints[names[tab]]["parameters"]]

@@ -33,6 +33,21 @@ ENDPOINTS = {
         "threshold",
         "top_k",
     ],
+    "explain": ["task", "text", "text_pair", "target", "method", "steps"],
+    "finetune": [
+        "file",
+        "text_column",
+        "label_column",
+        "pair_column",
+        "base",
+        "mode",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "max_length",
+        "eval_fraction",
+        "seed",
+    ],
 }
 
 

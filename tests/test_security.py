@@ -129,7 +129,7 @@ def test_api_has_no_parameter_that_names_a_model(client):
             assert not SUSPICIOUS.search(parameter["parameter_name"]), label
             if parameter["component"] == "File":
                 # an upload (FileData): a server path in it is refused, see the test below
-                assert name == "/batch" and parameter["parameter_name"] == "file", label
+                assert name in UPLOADS and parameter["parameter_name"] == "file", label
                 continue
             assert parameter["component"] in ALLOWED_COMPONENTS, (label, parameter["component"])
             kind = parameter["python_type"]["type"]
@@ -142,15 +142,19 @@ def test_api_has_no_parameter_that_names_a_model(client):
     assert endpoints["/classify"]["parameters"][0]["parameter_name"] == "head"
 
 
-BATCH_SETTINGS = ["detect", "", "", "", "", "sentiment", "simple", 0.5, 3]
+# the endpoints that take an upload, with settings that would run on a readable file
+UPLOADS = {
+    "/batch": ["detect", "", "", "", "", "sentiment", "simple", 0.5, 3],
+    "/finetune": ["text", "label", "", "discriminator", "head", 1, 5e-5, 16, 32, 0.2, 42],
+}
 
 
-def run_batch(app_url: str, path: str) -> str:
-    """/batch over raw HTTP with ``path`` written into the FileData; the event stream's text."""
+def run_batch(app_url: str, path: str, api: str = "/batch") -> str:
+    """``api`` over raw HTTP with ``path`` written into the FileData; the event stream's text."""
     file = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    base = app_url.rstrip("/") + "/gradio_api/call/batch"
+    base = app_url.rstrip("/") + "/gradio_api/call" + api
     with httpx.Client(timeout=60) as http:
-        posted = http.post(base, json={"data": [file, *BATCH_SETTINGS]})
+        posted = http.post(base, json={"data": [file, *UPLOADS[api]]})
         if posted.status_code != 200:
             return f"refused: {posted.status_code}"
         return http.get(f"{base}/{posted.json()['event_id']}").text
@@ -173,9 +177,10 @@ def test_batch_reads_an_uploaded_file(app_url, batch_endpoint):
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py"), "../../app.py", "/proc/self/environ"])
-def test_batch_refuses_a_server_path_as_its_file(app_url, batch_endpoint, path):
+@pytest.mark.parametrize("api", list(UPLOADS))
+def test_uploads_refuse_a_server_path_as_their_file(app_url, batch_endpoint, path, api):
     """A caller can write any path into the FileData it sends; only uploads may be read."""
-    stream = run_batch(app_url, path)
+    stream = run_batch(app_url, path, api)
     assert "event: complete" not in stream, stream[:300]
     assert not any(marker in stream for marker in SECRET_MARKERS), stream[:300]
 

@@ -62,8 +62,7 @@ def endpoint(service: ModelService) -> Callable:
         """Classify a text with a fine-tuned ELECTRA head: every class with its probability.
 
         Args:
-            head: Which head: "sentiment" (SST-2), "emotion", "nli" (MNLI, a sentence pair), or the id of
-                a model fine-tuned in the Fine-tune tab ("ft-...").
+            head: "sentiment" (SST-2), "emotion", "nli" (MNLI, a pair), or a Fine-tune tab model id (ft-...).
             text: The text to classify (for "nli" the premise); past 512 tokens it is truncated.
             text_pair: For "nli" only, the hypothesis; leave empty for the other heads.
 
