@@ -231,6 +231,7 @@ class Trainings:
         self.queue_size = queue_size
         self.time_limit = time_limit
         self.threads = threads or default_threads()
+        self._own_root = root is None  # a temporary folder of ours: removed at exit
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="electra-demo-train-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.python = python
@@ -285,12 +286,14 @@ class Trainings:
             return list(self._runs)
 
     def shutdown(self) -> None:
-        """Cancel every run and wait for their children (at exit)."""
+        """Cancel every run, wait for their children, remove the runs' files (at exit)."""
         for run in self.active():
             run.cancel()
         deadline = time.monotonic() + CANCEL_GRACE + 2
         with self.cond:
             self.cond.wait_for(lambda: not self._runs, timeout=max(0.0, deadline - time.monotonic()))
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _may_start(self, run: Run) -> bool:
         running = sum(1 for r in self._runs if r.state != "queued")
