@@ -214,9 +214,15 @@ def export_model(model: torch.nn.Module, architecture: str, target: Path, int8: 
             final = work / "int8.onnx"
         (work / "out").mkdir()
         final.rename(work / "out" / "model.onnx")
-        if target.exists():
-            shutil.rmtree(target)
-        (work / "out").rename(target)
+        # Several processes (Ray replicas or actors) may export the same checkpoint at once: the
+        # first complete export stays (others may be reading it); a leftover without a model goes.
+        if target.exists() and not (target / "model.onnx").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            (work / "out").rename(target)
+        except OSError:
+            if not (target / "model.onnx").is_file():
+                raise
         return target / "model.onnx"
     finally:
         shutil.rmtree(work, ignore_errors=True)
