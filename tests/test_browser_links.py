@@ -394,13 +394,19 @@ def test_model_status_after_detect(page, tiny_env):
         page.get_by_role("button", name="Models: loaded, loading or failed").click()
         panel = page.locator("#model-status")
         expect(panel).to_be_visible(timeout=TIMEOUT)
-        discriminator = panel.locator("tr").filter(
+        slots, memory = panel.locator("table").first, panel.locator("table").nth(1)
+        discriminator = slots.locator("tr").filter(
             has=page.locator("td", has_text=re.compile("^discriminator$"))
         )
         expect(discriminator).to_contain_text("✅ loaded", timeout=TIMEOUT)
         expect(discriminator).to_contain_text(re.compile("ONNX Runtime|PyTorch"))
         # the slots this tab did not use stay unloaded
-        generator = panel.locator("tr").filter(has=page.locator("td", has_text=re.compile("^generator$")))
+        generator = slots.locator("tr").filter(has=page.locator("td", has_text=re.compile("^generator$")))
         expect(generator).to_contain_text("not loaded")
+        # what is in memory: only the discriminator, served, with its weights (or freed for ONNX)
+        in_memory = memory.locator("tbody tr")
+        expect(in_memory).to_have_count(1)
+        expect(in_memory).to_contain_text(re.compile(r"discriminator\s*served model"))
+        expect(in_memory).to_contain_text(re.compile(r"MiB|freed"))
     finally:
         demo.close()
