@@ -15,9 +15,9 @@ They are timed in turn, round after round (forward, gradient x input, integrated
 background load falls on all three alike; the table gives medians and the ratios to the forward.
 
 Peak memory of one call: each kind runs in a fresh child process, after the model is loaded,
-Captum imported and one warm-up call of the same kind made (which also pages in the weights:
-safetensors memory-maps them). A thread samples the process's RSS (psutil) every millisecond
-during a second call; the figure is the peak minus the RSS just before it. The child runs with
+Captum imported and one warm-up forward made (which pages in the weights: safetensors
+memory-maps them). A thread samples the process's RSS (psutil) every millisecond during the
+call; the figure is the peak minus the RSS just before it. The child runs with
 ``MALLOC_MMAP_THRESHOLD_=65536``, so glibc maps every block over 64 KiB on its own and unmaps it
 when freed: RSS then follows the live tensors instead of keeping freed memory in its heap.
 (tracemalloc would miss torch's allocations, which do not go through Python's allocator.)
@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import checkpoints
-from benchmarks.common import PYTHON, SHARED_NOTE, cpu_line
+from benchmarks.common import PYTHON, SHARED_NOTE, cpu_line, other_load
 
 DEFAULT_WORKDIR = Path("~/.cache/electra-demo/bench").expanduser()
 KINDS = ("forward", "gradient_x_input", "integrated_gradients")
@@ -119,15 +119,15 @@ def child_memory(paths: dict, kind: str, text: str) -> dict:
     service = service_for(paths)
     loaded = service.load_torch("sentiment")
     tokens = len(loaded.tokenizer(text)["input_ids"])
+    runner(service, text, "forward")()  # warm-up: pages in the weights, starts the thread pools
     call = runner(service, text, kind)
-    call()  # warm-up: pages in the weights, starts the thread pools
     return {"kind": kind, "tokens": tokens, "bytes": peak_rss_of(call), "weights": loaded.weight_bytes}
 
 
-def measure_memory(paths: dict, texts: list[str]) -> list[dict]:
+def measure_memory(paths: dict, texts: list[tuple[str, tuple[str, ...]]]) -> list[dict]:
     out = []
-    for text in texts:
-        for kind in KINDS:
+    for text, kinds in texts:
+        for kind in kinds:
             spec = json.dumps({"paths": paths, "kind": kind, "text": text})
             done = subprocess.run(
                 [PYTHON, __file__, "--child", spec],
@@ -141,7 +141,7 @@ def measure_memory(paths: dict, texts: list[str]) -> list[dict]:
     return out
 
 
-def table(times: dict[str, list[float]], memory: list[dict], rounds: int, texts: int) -> str:
+def table(times: dict[str, list[float]], memory: list[dict], rounds: int, texts: int, noise: dict) -> str:
     forward = statistics.median(times["forward"])
     names = {
         "forward": "one forward (PyTorch, batch 1, no grad)",
@@ -163,18 +163,20 @@ def table(times: dict[str, list[float]], memory: list[dict], rounds: int, texts:
         lines.append(
             f"| {names[kind]} | {median * 1e3:.0f} | {p90 * 1e3:.0f} | {ratio:.2f} | {targets[kind]} |"
         )
+    if memory:
+        lines += ["", "| peak memory of one call (RSS above the loaded, warm model) | tokens | MB |"]
+        lines.append("|---|---:|---:|")
+        for row in memory:
+            lines.append(f"| {names[row['kind']]} | {row['tokens']} | {row['bytes'] / 2**20:.0f} |")
+        lines += [
+            "",
+            "PyTorch weights of the slot (the second copy the explainer loads where ONNX Runtime serves "
+            f"it): {memory[0]['weights'] / 2**20:.0f} MB.",
+        ]
     lines += [
         "",
-        "| peak memory of one call (RSS above the loaded, warm model) | tokens | MB |",
-        "|---|---:|---:|",
-    ]
-    for row in memory:
-        lines.append(f"| {names[row['kind']]} | {row['tokens']} | {row['bytes'] / 2**20:.0f} |")
-    weights = memory[0]["weights"] / 2**20 if memory else 0
-    lines += [
-        "",
-        f"PyTorch weights of the slot (the second copy the explainer loads where ONNX Runtime serves it): "
-        f"{weights:.0f} MB.",
+        f"Noise while timing: other processes kept {noise['other_cores']:.2f} cores busy on average "
+        f"(1-minute load average at the end: {noise['loadavg_1m']:.2f}).",
         "",
         cpu_line(),
         SHARED_NOTE,
@@ -186,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--texts", type=int, default=2, help="128-token texts per round (1-4)")
+    parser.add_argument("--texts", type=int, default=1, help="128-token texts per round (1-4)")
+    parser.add_argument("--no-long", action="store_true", help="skip the 512-token memory figures")
+    parser.add_argument("--no-memory", action="store_true", help="time only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -198,9 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     texts = json.loads(Path(built["texts"]).read_text())["single"]["128"][: args.texts]
     long_text = checkpoints.text_of(510, random.Random(1), checkpoints.english_words())
     service = service_for(paths)
-    times = time_in_turn(service, texts, args.rounds)
-    memory = measure_memory(paths, [texts[0], long_text])
-    print(table(times, memory, args.rounds, len(texts)))
+    noise: dict = {}
+    with other_load(noise, "timing", []):
+        times = time_in_turn(service, texts, args.rounds)
+    memory_texts = [(texts[0], KINDS)] + ([] if args.no_long else [(long_text, KINDS[1:])])
+    memory = [] if args.no_memory else measure_memory(paths, memory_texts)
+    print(table(times, memory, args.rounds, len(texts), noise["timing"]))
 
 
 if __name__ == "__main__":
