@@ -84,7 +84,8 @@ class Health(BaseModel):
 class EmbeddingRequest(Request):
     model: str = Field(
         description="A checkpoint id from GET /v1/models or a slot name (discriminator, generator, "
-        "sentiment, emotion, nli, ner, qa); the checkpoint's encoder embeds the input.",
+        "sentiment, emotion, nli, ner, qa); the checkpoint's encoder embeds the input. The id of a "
+        "model trained in the Fine-tune tab (ft-...) is taken too, though never listed.",
         examples=["discriminator"],
     )
     input: (
@@ -142,7 +143,8 @@ class EmbeddingResponse(BaseModel):
 # ---- classify -----------------------------------------------------------------------------
 class ClassifyRequest(Request):
     model: str = Field(
-        description="A classification head: sentiment, emotion or nli (a slot name or its checkpoint id).",
+        description="A classification head: sentiment, emotion or nli (a slot name or its checkpoint id), "
+        "or the id of a model trained in the Fine-tune tab (ft-...; taken, though never listed).",
         examples=["sentiment"],
     )
     input: Text | Annotated[list[Text | Pair], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
