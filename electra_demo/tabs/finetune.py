@@ -18,7 +18,7 @@ import gradio as gr
 
 from .. import config
 from ..finetune import data, jobs, views
-from ..finetune.jobs import TrainingFailed, Trainings
+from ..finetune.jobs import Run, TrainingFailed, Trainings
 from ..processing import InputError
 from ..service import ModelService, ModelUnavailable
 from .common import RAW, BuiltTab, Tab
@@ -96,6 +96,37 @@ def upload_of(file: object) -> tuple[str, str]:
     return path, name
 
 
+def follow(run: Run, progress: gr.Progress, ttl_hours: float) -> Iterator[tuple]:
+    """The endpoint's updates for one run: its queue position or progress, then its results."""
+    first, skips = True, (gr.skip(), gr.skip(), gr.skip())
+    try:
+        for shown, changed in run.follow():
+            if run.finished:
+                break
+            if not changed:
+                yield gr.skip()  # lets Gradio close this generator promptly (cancel, disconnect)
+                continue
+            fraction = views.progress_fraction(shown)
+            progress(fraction or 0.0, desc=views.status_line(shown), unit="steps")
+            blank = (views.class_rows(None), None, None) if first else skips  # None: a new plot later
+            first = False
+            yield views.status_line(shown), views.loss_frame(run.history), *blank, shown
+        result = run.outcome()
+        zip_path = str(run.zip_path) if run.zip_path else None
+        yield (
+            views.summary(result, ttl_hours),
+            views.loss_frame(result["history"]),
+            views.class_rows(result["metrics"]),
+            views.confusion_frame(result["metrics"]),
+            zip_path,
+            result,
+        )
+    finally:
+        if not run.finished:
+            run.cancel()  # the visitor left or cancelled the request: the child stops too
+        run.release()  # Gradio has copied the zip by the time the generator resumes
+
+
 def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -> Callable:
     ttl_hours = trainings.store.ttl / 3600
 
@@ -164,33 +195,7 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -
             limits,
         )
         run = trainings.submit(plan, owner=(request.session_hash if request else "") or "")
-        first, skips = True, (gr.skip(), gr.skip(), gr.skip())
-        try:
-            for shown, changed in run.follow():
-                if run.finished:
-                    break
-                if not changed:
-                    yield gr.skip()  # lets Gradio close this generator promptly (cancel, disconnect)
-                    continue
-                fraction = views.progress_fraction(shown)
-                progress(fraction or 0.0, desc=views.status_line(shown), unit="steps")
-                blank = (views.class_rows(None), None, None) if first else skips  # None: a new plot later
-                first = False
-                yield views.status_line(shown), views.loss_frame(run.history), *blank, shown
-            result = run.outcome()
-            zip_path = str(run.zip_path) if run.zip_path else None
-            yield (
-                views.summary(result, ttl_hours),
-                views.loss_frame(result["history"]),
-                views.class_rows(result["metrics"]),
-                views.confusion_frame(result["metrics"]),
-                zip_path,
-                result,
-            )
-        finally:
-            if not run.finished:
-                run.cancel()  # the visitor left or cancelled the request: the child stops too
-            run.release()  # Gradio has copied the zip by the time the generator resumes
+        yield from follow(run, progress, ttl_hours)
 
     return finetune
 
