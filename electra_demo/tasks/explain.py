@@ -32,6 +32,7 @@ from .answer import AnswerResult
 from .explain_inputs import (
     FieldError,
     Inputs,
+    Piece,
     Target,
     encode,
     encode_qa,
@@ -39,6 +40,7 @@ from .explain_inputs import (
     find_token,
     label_target,
     most_replaced,
+    pieces,
 )
 
 Cancelled = salience.Cancelled
@@ -74,26 +76,6 @@ class Request:
     target: str
     method: str
     steps: int
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A token or a word of one segment, with its attribution."""
-
-    text: str
-    start: int
-    end: int
-    segment: int  # 0: text, 1: text_pair
-    attribution: float
-
-    def to_json(self) -> dict:
-        return {
-            "text": self.text,
-            "start": self.start,
-            "end": self.end,
-            "segment": self.segment,
-            "attribution": self.attribution,
-        }
 
 
 @dataclass
@@ -316,30 +298,6 @@ def attribute(
         embedding, forward, objective, ids, baseline, (types, mask), request.steps, batch, counter
     )
     return Attribution(values, score, baseline_score, delta)
-
-
-# ---- postprocess (pure) -----------------------------------------------------------------------
-def pieces(inputs: Inputs, values: np.ndarray, sources: tuple[str, str]) -> tuple[list[Piece], list[Piece]]:
-    """The non-special tokens in input order, and words: consecutive tokens of one word in one
-    segment, their attributions summed."""
-    tokens: list[Piece] = []
-    keys: list[tuple[int, int | None]] = []
-    for i, segment in enumerate(inputs.segments):
-        if segment is None:
-            continue
-        start, end = inputs.offsets[i]
-        tokens.append(Piece(sources[segment][start:end], start, end, segment, float(values[i])))
-        keys.append((segment, inputs.words[i]))
-    words: list[Piece] = []
-    first = 0
-    for j in range(1, len(tokens) + 1):
-        if j == len(tokens) or keys[j] != keys[j - 1] or keys[j][1] is None:
-            group = tokens[first:j]
-            start, end, segment = group[0].start, group[-1].end, group[0].segment
-            total = float(sum(p.attribution for p in group))
-            words.append(Piece(sources[segment][start:end], start, end, segment, total))
-            first = j
-    return tokens, words
 
 
 def probability(request: Request, loaded: LoadedModel, objective: Objective) -> float | None:

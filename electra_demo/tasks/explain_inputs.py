@@ -2,7 +2,8 @@
 
 Pure steps over the tokenizer's output (no torch): one window of token ids with, for every
 token, its segment (0: text, 1: text_pair; None for [CLS]/[SEP]), its offsets into its own
-segment's text and its word; and the target, fixed before attributing.
+segment's text and its word; the target, fixed before attributing; and the postprocess that
+turns per-position attributions into tokens and words.
 """
 
 from __future__ import annotations
@@ -190,3 +191,47 @@ def label_target(labels: Sequence[str], target: str, logits: np.ndarray | None, 
             raise ValueError("the model's pick needs the logits")
         index = int(np.argmax(logits))
     return Target({"label": labels[index]}, (index,), labels[index])
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A token or a word of one segment, with its attribution."""
+
+    text: str
+    start: int
+    end: int
+    segment: int  # 0: text, 1: text_pair
+    attribution: float
+
+    def to_json(self) -> dict:
+        return {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "segment": self.segment,
+            "attribution": self.attribution,
+        }
+
+
+# ---- postprocess (pure) -----------------------------------------------------------------------
+def pieces(inputs: Inputs, values: np.ndarray, sources: tuple[str, str]) -> tuple[list[Piece], list[Piece]]:
+    """The non-special tokens in input order, and words: consecutive tokens of one word in one
+    segment, their attributions summed."""
+    tokens: list[Piece] = []
+    keys: list[tuple[int, int | None]] = []
+    for i, segment in enumerate(inputs.segments):
+        if segment is None:
+            continue
+        start, end = inputs.offsets[i]
+        tokens.append(Piece(sources[segment][start:end], start, end, segment, float(values[i])))
+        keys.append((segment, inputs.words[i]))
+    words: list[Piece] = []
+    first = 0
+    for j in range(1, len(tokens) + 1):
+        if j == len(tokens) or keys[j] != keys[j - 1] or keys[j][1] is None:
+            group = tokens[first:j]
+            start, end, segment = group[0].start, group[-1].end, group[0].segment
+            total = float(sum(p.attribution for p in group))
+            words.append(Piece(sources[segment][start:end], start, end, segment, total))
+            first = j
+    return tokens, words
