@@ -22,8 +22,9 @@ TEXTS = [
 ]
 
 
-def services(tiny_env, cache):
-    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(cache)}
+def services(tiny_env):
+    """Both backends on the suite's shared export cache (export itself is tested on fresh caches below)."""
+    environ = dict(tiny_env)
     return (
         ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "torch"}),
         ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "onnx"}),
@@ -46,8 +47,8 @@ def assert_close(a, b, tol=1e-5):
         assert a == b
 
 
-def test_onnx_equals_torch_on_every_task(tiny_env, tmp_path):
-    torch_service, onnx_service = services(tiny_env, tmp_path)
+def test_onnx_equals_torch_on_every_task(tiny_env):
+    torch_service, onnx_service = services(tiny_env)
     for text in TEXTS:
         assert_close(onnx_service.detect(text).to_json(), torch_service.detect(text).to_json())
         assert_close(onnx_service.tag(text, "simple").to_json(), torch_service.tag(text, "simple").to_json())
@@ -96,10 +97,10 @@ def test_failed_export_falls_back_to_torch_and_says_so(tiny_env, tmp_path, monke
     assert "ONNX backend failed" in caplog.text
 
 
-def test_int8_mode_is_opt_in_and_reports_its_agreement(tiny_env, tmp_path):
-    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_INT8": "1"}
-    int8 = ModelService(environ=environ)
-    fp32 = ModelService(environ={**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path)})
+def test_int8_mode_is_opt_in_and_reports_its_agreement(tiny_env):
+    # the suite's shared export cache: int8 and fp32 exports of one checkpoint must live side by side
+    int8 = ModelService(environ={**tiny_env, "ELECTRA_DEMO_INT8": "1"})
+    fp32 = ModelService(environ=dict(tiny_env))
     text = TEXTS[1]
     a, b = int8.detect(text).to_json(), fp32.detect(text).to_json()
     backend = int8.card("discriminator")["backend"]

@@ -4,6 +4,7 @@ user text is never markup in a real browser."""
 from __future__ import annotations
 
 import ast
+import functools
 import http.client
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ TIMEOUT = 15_000
 
 
 # ---- (a) no remote code, safetensors only -------------------------------------------------------
+@functools.cache  # parsed once for the module: the checks below walk every tree several times
 def parsed() -> list[tuple[Path, ast.AST]]:
     return [(path, ast.parse(path.read_text(), filename=str(path))) for path in SOURCES]
 
@@ -50,15 +52,20 @@ def test_no_trust_remote_code_anywhere():
                         assert isinstance(value, ast.Constant) and value.value is False, where(path, node)
 
 
+def calls_in(tree: ast.AST) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "from_pretrained"
+    ]
+
+
 def from_pretrained_calls():
     for path, tree in parsed():
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "from_pretrained"
-            ):
-                yield path, node
+        for node in calls_in(tree):
+            yield path, node
 
 
 def test_models_load_from_safetensors_only():
@@ -94,9 +101,7 @@ def test_every_from_pretrained_says_no_remote_code():
                     for k, v in pairs
                 ):
                     safe_dicts |= {t.id for t in targets if isinstance(t, ast.Name)}
-        for call_path, node in from_pretrained_calls():
-            if call_path != path:
-                continue
+        for node in calls_in(tree):
             direct = any(k.arg == "trust_remote_code" for k in node.keywords)
             spread = any(
                 k.arg is None and isinstance(k.value, ast.Name) and k.value.id in safe_dicts
