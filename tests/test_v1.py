@@ -4,8 +4,10 @@ the page on one port and one model service; its answers equal transformers' and 
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
+import jsonschema
 import numpy as np
 import openai
 import pytest
@@ -334,6 +336,45 @@ def test_openapi_describes_every_field(url):
             assert "422" not in operation["responses"], path
     docs = httpx.get(url + "/v1/docs")
     assert docs.status_code == 200 and "/v1/openapi.json" in docs.text
+
+
+def test_openapi_model_fields_validate_what_the_server_takes(url):
+    """A client validating requests by the document: listed names and, where the route takes them,
+    Fine-tune tab ids (ft-...) pass; other names fail; each request's own example passes."""
+    spec = httpx.get(url + "/v1/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def valid(name: str, body: dict) -> bool:
+        document = {**schemas[name], "$defs": schemas}  # $refs point at #/components/schemas
+        text = json.dumps(document).replace("#/components/schemas/", "#/$defs/")
+        return jsonschema.Draft202012Validator(json.loads(text)).is_valid(body)
+
+    ft_id = "ft-0123456789abcdef"
+    assert valid("ClassifyRequest", {"model": "sentiment", "input": "Fine."})
+    assert valid("ClassifyRequest", {"model": ft_id, "input": "Fine."})
+    assert valid("EmbeddingRequest", {"model": ft_id, "input": "Fine."})
+    assert not valid("ClassifyRequest", {"model": "ner", "input": "Fine."})
+    assert not valid("ClassifyRequest", {"model": "ft-XYZ", "input": "Fine."})
+    assert not valid("DetectRequest", {"model": ft_id, "input": "Fine."})
+    for name in ("EmbeddingRequest", "ClassifyRequest", "DetectRequest", "TagRequest", "AnswerRequest"):
+        (example,) = schemas[name]["examples"]
+        assert valid(name, example), name
+        assert httpx.post(url + spec_path(spec, name), json=example, timeout=60).status_code == 200, name
+
+
+def spec_path(spec: dict, request: str) -> str:
+    """The route whose body is ``request``."""
+    for path, item in spec["paths"].items():
+        body = item.get("post", {}).get("requestBody", {})
+        if (
+            body.get("content", {})
+            .get("application/json", {})
+            .get("schema", {})
+            .get("$ref", "")
+            .endswith("/" + request)
+        ):
+            return path
+    raise AssertionError(f"no route takes {request}")
 
 
 def test_gradio_call_with_missing_arguments_is_a_4xx_with_a_message(url):

@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .. import __version__, config
+from ..finetune import MODEL_ID
 from ..service import ModelService
-from .catalog import Catalog
+from .catalog import FINETUNED_ROUTES, Catalog
 from .edge import Edge
 from .errors import install_handlers
 from .routes import build_router, health_router
@@ -60,6 +61,7 @@ def create_api(service: ModelService, environ: Mapping[str, str] | None = None) 
     return app
 
 
+FINETUNED_ID = {"type": "string", "pattern": f"^{MODEL_ID.pattern}$"}  # "ft-..." (its own schema)
 REQUESTS = {  # request schema -> its route, for the models each takes
     "EmbeddingRequest": "/v1/embeddings",
     "ClassifyRequest": "/v1/classify",
@@ -89,6 +91,14 @@ def openapi(app: FastAPI, guard: Guard, catalog: Catalog) -> dict[str, Any]:
             components.get("schemas", {}).pop(name, None)
         for name, route in REQUESTS.items():
             model = components["schemas"][name]["properties"]["model"]
-            model["enum"] = catalog.names(route)
+            model.pop("type", None)
+            names = {"type": "string", "enum": catalog.names(route)}
+            # a Fine-tune tab id is taken too (never listed: it is its trainer's to share)
+            if route in FINETUNED_ROUTES:
+                model["anyOf"] = [names, FINETUNED_ID]
+            else:
+                model.update(names)
+            body = components["schemas"][name]
+            body["examples"] = [{key: body["properties"][key]["examples"][0] for key in body["required"]}]
         app.openapi_schema = schema
     return app.openapi_schema
