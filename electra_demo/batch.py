@@ -23,10 +23,7 @@ from .finetune import is_model_id
 from .finetune.store import UnknownModel
 from .processing import InputError, check_choice, check_int, check_probability
 from .service import ModelService, ModelUnavailable
-
-# MAX_*, read_table and write_outputs live in electra_demo.tables; they stay importable from here
-# until the Batch tab and its browser test import them from there.
-from .tables import MAX_FILE_BYTES, MAX_ROWS, Table, quote_name, read_table, write_outputs  # noqa: F401
+from .tables import Table, quote_name
 
 log = logging.getLogger(__name__)
 
