@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,13 +54,21 @@ def service(tiny_env: dict[str, str]) -> ModelService:
     return ModelService(environ=tiny_env)
 
 
-def launch(service: ModelService):
-    """Launch the app around ``service`` without blocking; return the running Blocks."""
+def launch(service: ModelService, environ: Mapping[str, str] | None = None, **kwargs: Any):
+    """Launch the app around ``service`` without blocking, as app.py serves it: the /v1 API beside
+    the page, with ``environ`` its settings (default: open, no rate limit). Return the Blocks."""
+    from electra_demo.api.mount import app_kwargs
     from electra_demo.ui import build_demo, configure_queue, launch_kwargs
 
-    demo = build_demo(service)
-    configure_queue(demo).launch(
-        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs()
+    demo = configure_queue(build_demo(service))
+    settings = {"ELECTRA_DEMO_RATE_LIMIT": "0"} if environ is None else environ
+    demo.launch(
+        prevent_thread_lock=True,
+        quiet=True,
+        server_name="127.0.0.1",
+        app_kwargs=app_kwargs(service, settings, demo),
+        **launch_kwargs(),
+        **kwargs,
     )
     return demo
 

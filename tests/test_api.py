@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from gradio_client.exceptions import AppError
 
@@ -17,6 +18,16 @@ def test_endpoints_are_named_and_documented(client):
     assert [p["parameter_name"] for p in endpoints["/detect"]["parameters"]] == ["text", "threshold"]
     assert [p["parameter_name"] for p in endpoints["/corrupt"]["parameters"]] == ["text", "fraction", "seed"]
     assert not any("submit" in name or "lambda" in name for name in endpoints)  # helpers are hidden
+
+
+def test_the_suite_serves_the_page_as_app_py_does(app_url, service):
+    """Every page test's server has the /v1 API beside the page, on one service, as app.py runs."""
+    base = app_url.rstrip("/")
+    assert httpx.get(base + "/health", timeout=30).json()["status"] == "ok"
+    reply = httpx.post(base + "/v1/detect", json={"input": TEXT, "threshold": 0.5}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    expected = service.detect(TEXT, 0.5).to_json()
+    assert [t["text"] for t in reply.json()["data"][0]["tokens"]] == [t["text"] for t in expected["tokens"]]
 
 
 def test_detect_over_http(client, service):

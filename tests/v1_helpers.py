@@ -8,24 +8,15 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from electra_demo.api.mount import app_kwargs
 from electra_demo.service import ModelService
-from electra_demo.ui import build_demo, configure_queue, launch_kwargs
+from tests.conftest import launch
 
 
 @contextlib.contextmanager
-def serve(service: ModelService, environ: Mapping[str, str] | None = None, **launch: Any) -> Iterator[str]:
+def serve(service: ModelService, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Iterator[str]:
     """The page and the API around ``service``; yields the base URL (no trailing slash).
     ``environ`` holds the API's settings (keys, rate limit); default: none (open API)."""
-    demo = configure_queue(build_demo(service))
-    demo.launch(
-        prevent_thread_lock=True,
-        quiet=True,
-        server_name="127.0.0.1",
-        app_kwargs=app_kwargs(service, environ or {}, demo),
-        **launch_kwargs(),
-        **launch,
-    )
+    demo = launch(service, environ or {}, **kwargs)
     try:
         yield demo.local_url.rstrip("/")
     finally:
