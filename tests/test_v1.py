@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 
 import httpx
 import jsonschema
@@ -391,3 +392,28 @@ def test_gradio_call_with_missing_arguments_is_a_4xx_with_a_message(url):
     assert extra.status_code == 422 and "threshold" in extra.json()["detail"]
     fine = httpx.post(f"{url}/gradio_api/call/v2/detect", json={"text": "The chef cooked."})
     assert fine.status_code == 200 and fine.json()["event_id"]
+
+
+def test_random_weights_are_said_and_trained_ones_are_not(tiny_env, tiny_dir, tmp_path, client, url):
+    """--tiny's checkpoints are marked random: every answer from one says so (a `warning` in the body,
+    the slot in a header) and /v1/models flags them; a checkpoint without the mark gets neither."""
+    reply = httpx.post(url + "/v1/detect", json={"input": TEXTS[0]}, timeout=60)
+    assert reply.headers["x-electra-random-weights"] == "discriminator"
+    assert reply.json()["warning"].startswith("Random weights: the discriminator checkpoint")
+    embeddings = client.embeddings.create(model="ner", input=TEXTS[0])
+    assert "meaningless" in embeddings.model_extra["warning"]
+    assert all(m.model_extra["random_weights"] for m in client.models.list().data)
+
+    trained = shutil.copytree(tiny_dir / "discriminator", tmp_path / "discriminator")
+    config = json.loads((trained / "config.json").read_text())
+    del config["electra_demo_random_weights"]  # what a real checkpoint's config looks like
+    (trained / "config.json").write_text(json.dumps(config))
+    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_DISCRIMINATOR": str(trained)})
+    with serve(service, OPEN) as base:
+        reply = httpx.post(base + "/v1/detect", json={"input": TEXTS[0]}, timeout=60)
+        assert reply.status_code == 200 and "warning" not in reply.json()
+        assert "x-electra-random-weights" not in reply.headers
+        cards = {m["slot"]: m["random_weights"] for m in httpx.get(base + "/v1/models").json()["data"]}
+        assert cards["discriminator"] is False and cards["qa"] is True
+        tagged = httpx.post(base + "/v1/tag", json={"input": TEXTS[0]}, timeout=60)
+        assert tagged.headers["x-electra-random-weights"] == "ner"

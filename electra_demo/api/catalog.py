@@ -19,6 +19,7 @@ from .. import config
 from ..config import ResolvedSlot
 from ..finetune import is_model_id
 from ..finetune.store import UnknownModel
+from ..models import marked_random
 from .errors import ApiError, describe
 
 ALL_SLOTS = tuple(config.REGISTRY)
@@ -53,9 +54,15 @@ class Catalog:
                     "slot": name,
                     "task": slot.task,
                     "routes": [route for route, slots in ROUTES.items() if name in slots],
+                    "random_weights": self.random_weights(name),
                 }
             )
         return cards
+
+    def random_weights(self, name: str) -> bool:
+        """Whether the checkpoint behind ``name`` (a slot or a fine-tuned id) says its weights are
+        random (``--tiny``): its answers then carry a warning."""
+        return marked_random(self.resolve(name))
 
     def names(self, route: str) -> list[str]:
         """Every name ``route`` takes: its slots' names, then their checkpoint ids."""

@@ -19,6 +19,7 @@ from .. import config
 from ..models import ModelUnavailable
 from ..processing import InputError
 from ..service import ModelService
+from ..tasks.explain import SLOTS as EXPLAIN_SLOTS
 from . import runs, schemas
 from .catalog import Catalog
 from .errors import ApiError, JSONBody
@@ -33,6 +34,11 @@ REQUEST_ID = {
         "schema": {"type": "string"},
     }
 }
+RANDOM_WEIGHTS = "x-electra-random-weights"  # on answers from checkpoints marked random (--tiny)
+WARNING = (
+    "Random weights: the {slot} checkpoint is a small one with random weights, made for tests and "
+    "offline development; this output is meaningless."
+)
 RETRY = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}}}
 
 
@@ -45,7 +51,16 @@ def _error(description: str, retry: bool = False) -> dict[str, Any]:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    200: {"headers": REQUEST_ID},
+    200: {
+        "headers": {
+            **REQUEST_ID,
+            RANDOM_WEIGHTS: {
+                "description": "The slots behind this answer whose weights are random (--tiny); "
+                "absent for trained checkpoints. The body's `warning` says the same.",
+                "schema": {"type": "string"},
+            },
+        }
+    },
     400: _error("Invalid request: the message names the field and what was expected."),
     401: _error("Missing or wrong API key (when the server has keys)."),
     404: _error("Unknown model (or route)."),
@@ -136,13 +151,13 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         """OpenAI's embeddings: the encoder's last hidden state, mean-pooled over every position
         (or [CLS] with `"pooling": "cls"`), L2-normalised."""
         slot = catalog.slot_for(body.model, "/v1/embeddings")
-        return JSONBody(await runner.call(runs.embeddings, slot, body))
+        return reply(await runner.call(runs.embeddings, slot, body), slot)
 
     @router.post("/v1/classify", response_model=schemas.ClassifyResponse, summary="Classify texts")
     async def create_classification(body: schemas.ClassifyRequest) -> Response:
         """vLLM's classify: every class's probability per input (the page's /classify numbers)."""
         slot = catalog.slot_for(body.model, "/v1/classify")
-        return JSONBody(await runner.call(runs.classify, slot, body))
+        return reply(await runner.call(runs.classify, slot, body), slot)
 
     @router.post("/v1/detect", response_model=schemas.DetectResponse, summary="Detect replaced tokens")
     async def detect(body: schemas.DetectRequest) -> Response:
@@ -152,7 +167,7 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         results = await runner.each(
             partial(_swap, runs.detect_one, body.threshold), texts, isinstance(body.input, list)
         )
-        return JSONBody(runs.task_reply(catalog.resolve("discriminator").source, results))
+        return reply(runs.task_reply(catalog.resolve("discriminator").source, results), "discriminator")
 
     @router.post("/v1/tag", response_model=schemas.TagResponse, summary="Tag named entities")
     async def tag(body: schemas.TagRequest) -> Response:
@@ -162,7 +177,7 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         results = await runner.each(
             partial(_swap, runs.tag_one, body.aggregation), texts, isinstance(body.input, list)
         )
-        return JSONBody(runs.task_reply(catalog.resolve("ner").source, results))
+        return reply(runs.task_reply(catalog.resolve("ner").source, results), "ner")
 
     @router.post("/v1/answer", response_model=schemas.AnswerResponse, summary="Answer questions")
     async def answer(body: schemas.AnswerRequest) -> Response:
@@ -172,14 +187,20 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         results = await runner.each(
             partial(_swap, runs.answer_one, body), items, isinstance(body.input, list)
         )
-        return JSONBody(runs.task_reply(catalog.resolve("qa").source, results))
+        return reply(runs.task_reply(catalog.resolve("qa").source, results), "qa")
 
     @router.post("/v1/explain", response_model=schemas.ExplainResponse, summary="Explain a model output")
     async def explain(body: schemas.ExplainRequest) -> Response:
         """The page's /explain: each token's and word's attribution to a logit (the target label's,
         the target token's replaced logit, or the answer span's start + end), by gradient x input
         or integrated gradients."""
-        return JSONBody(await runner.call(runs.explain, body))
+        return reply(await runner.call(runs.explain, body), EXPLAIN_SLOTS.get(body.task, body.task))
+
+    def reply(payload: dict[str, Any], slot: str) -> Response:
+        """The answer as JSON; with a warning (body and header) when ``slot``'s weights are random."""
+        if not catalog.random_weights(slot):
+            return JSONBody(payload)
+        return JSONBody({**payload, "warning": WARNING.format(slot=slot)}, headers={RANDOM_WEIGHTS: slot})
 
     return router
 

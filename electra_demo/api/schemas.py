@@ -31,12 +31,14 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class Warned(BaseModel):  # an answer; its model may be one of --tiny's random checkpoints
+    warning: str | None = Field(None, description="Only when the model has random weights (--tiny): so.")
+
+
 # ---- errors -------------------------------------------------------------------------------
 class ErrorDetail(BaseModel):
     message: str = Field(description="What went wrong and what was expected, in plain words.")
-    type: str = Field(
-        description="OpenAI's error type: invalid_request_error, rate_limit_error or server_error."
-    )
+    type: str = Field(description="OpenAI's type: invalid_request_error, rate_limit_error or server_error.")
     param: str | None = Field(description="The request field at fault (for example input[3]), or null.")
     code: str | None = Field(
         description="A short machine-readable code: invalid_request, missing_field, unknown_field, "
@@ -63,6 +65,7 @@ class ModelCard(Reply):
     slot: str = Field(description="The demo's slot for it; accepted as an alias wherever a model is.")
     task: str = Field(description="What the slot's head does.")
     routes: list[str] = Field(description="The /v1 routes that take this model.")
+    random_weights: bool = Field(description="A small random checkpoint (--tiny): meaningless output.")
 
 
 class ModelList(BaseModel):
@@ -104,9 +107,7 @@ class EmbeddingRequest(Request):
         description='"float": a list of numbers; "base64": the little-endian float32 bytes, base64 '
         "encoded (what the openai client asks for by default, and decodes).",
     )
-    dimensions: int | None = Field(
-        None, description="Accepted only when equal to the model's hidden size (no truncation)."
-    )
+    dimensions: int | None = Field(None, description="Accepted only when equal to the model's hidden size.")
     user: str | None = Field(None, description="Accepted for compatibility and ignored.")
     pooling: Literal["mean", "cls"] = Field(
         "mean",
@@ -128,12 +129,12 @@ class EmbeddingRequest(Request):
 class Embedding(BaseModel):
     object: Literal["embedding"] = Field("embedding", description='Always "embedding".')
     embedding: list[float] | str = Field(
-        description="The unit-length vector: numbers, or base64 of little-endian float32 bytes."
+        description="Unit-length: numbers, or base64 of little-endian float32."
     )
     index: int = Field(description="The input's position in the request.")
 
 
-class EmbeddingResponse(BaseModel):
+class EmbeddingResponse(Warned):
     object: Literal["list"] = Field("list", description='Always "list".')
     data: list[Embedding] = Field(description="One embedding per input, in input order.")
     model: str = Field(description="The checkpoint id that embedded the input.")
@@ -179,7 +180,7 @@ class ClassifyData(BaseModel):
     labels: list[LabelScore] = Field(description="Every class with its probability, highest first.")
 
 
-class ClassifyResponse(BaseModel):
+class ClassifyResponse(Warned):
     id: str = Field(description="A unique id for this response.")
     object: Literal["list"] = Field("list", description='Always "list".')
     created: int = Field(description="Unix time of the response.")
@@ -200,10 +201,7 @@ class DetectRequest(Request):
         examples=["I drank a cup of hot keyboard this morning."],
     )
     threshold: float = Field(
-        config.DEFAULT_THRESHOLD,
-        ge=0.0,
-        le=1.0,
-        description="A token or word counts as replaced above this probability.",
+        config.DEFAULT_THRESHOLD, ge=0.0, le=1.0, description="Replaced above this probability."
     )
 
 
@@ -308,7 +306,7 @@ class AnswerData(BaseModel):
     )
 
 
-class TaskResponse(BaseModel):
+class TaskResponse(Warned):
     object: Literal["list"] = Field("list", description='Always "list".')
     model: str = Field(description="The checkpoint id that answered.")
     usage: Usage = Field(description="Tokens read.")
@@ -374,7 +372,7 @@ class Attribution(BaseModel):
     attribution: float = Field(description="Signed: positive pushes the explained logit up.")
 
 
-class ExplainResponse(BaseModel):
+class ExplainResponse(Warned):
     task: str = Field(description="The task explained.")
     model: str = Field(description="The checkpoint id whose PyTorch weights were differentiated.")
     method: str = Field(description="gradient_x_input or integrated_gradients.")
