@@ -48,6 +48,11 @@ class Job:
         return len(self.inputs)
 
 
+def task_slot(task: str, head: str) -> str:
+    """The model slot a task runs on (for classify, the head's)."""
+    return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
+
+
 # ---- planning -----------------------------------------------------------------------------
 def plan_job(
     table: Table,

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import batch_output, config, ray_common, tables
-from .batch import TASKS, Job, plan_job, run_job
+from .batch import TASKS, Job, plan_job, run_job, task_slot
 from .finetune import is_model_id
 from .processing import InputError
 from .service import ModelService
@@ -356,6 +356,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({elapsed:.1f} s, Ray start-up not counted) -> {args.output}",
         flush=True,
     )
+    slot = task_slot(job.task, job.options.get("head", ""))
+    if ModelService().card(slot)["random_weights"]:
+        print(
+            f"batch_ray: warning: the {slot} checkpoint has random weights (--tiny's): the output is "
+            "meaningless.",
+            file=sys.stderr,
+            flush=True,
+        )
     return 0
 
 

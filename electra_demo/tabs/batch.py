@@ -28,11 +28,6 @@ INTRO = (
 )
 
 
-def batch_slot(task: str, head: str) -> str:
-    """The model slot a task runs on (for classify, the head's)."""
-    return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
-
-
 def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
     """The registry's heads, then the ones this browser session fine-tuned (nobody else's)."""
     own = service.finetuned.owned_by(request.session_hash if request else None)
@@ -123,7 +118,7 @@ def endpoint(service: ModelService) -> Callable:
         csv_path, jsonl_path = tables.write_outputs(records, directory, task=task)
         failed = sum(1 for r in records if r.get("error"))
         return (
-            rendering.batch_summary(task, len(records), failed, service.card(batch_slot(task, head))),
+            rendering.batch_summary(task, len(records), failed, service.card(jobs.task_slot(task, head))),
             rendering.batch_preview(records),
             [str(csv_path), str(jsonl_path)],
         )
