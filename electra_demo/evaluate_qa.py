@@ -172,11 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done % 100 == 0 or done == total:
             print(f"  {done}/{total} questions, {time.monotonic() - started:.0f} s", file=sys.stderr)
 
-    result = run_evaluation(dataset, ModelService(), args.limit, options=options, progress=progress)
+    service = ModelService()
+    result = run_evaluation(dataset, service, args.limit, options=options, progress=progress)
     if args.predictions_out is not None:
         text = json.dumps(result.predictions, indent=1, ensure_ascii=False) + "\n"
         args.predictions_out.write_text(text, encoding="utf-8")
     print(f"QA model: {config.resolve('qa').source}")
+    if service.card("qa")["random_weights"]:
+        print("Warning: this checkpoint has random weights (--tiny's): the scores below are meaningless.")
     print(format_table(result))
     print(REFERENCE_NOTE)
     return 0

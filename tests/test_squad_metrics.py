@@ -416,3 +416,4 @@ def test_evaluation_command_end_to_end_on_the_tiny_qa_checkpoint(tmp_path):
     overall = next(line for line in run.stdout.splitlines() if line.startswith("overall"))
     assert overall.split()[1:] == [f"{expected['exact']:.2f}", f"{expected['f1']:.2f}", "6"]
     assert "Evaluated 6 of 6 questions" in run.stdout
+    assert "random weights" in run.stdout  # the committed checkpoint is marked random
