@@ -114,6 +114,7 @@ def test_cue_word_file_trains_to_090_and_the_same_run_gives_the_same_metrics(tra
         "model_id",
         "base",
         "mode",
+        "task",
         "labels",
         "rows",
         "settings",
@@ -122,6 +123,7 @@ def test_cue_word_file_trains_to_090_and_the_same_run_gives_the_same_metrics(tra
         "seconds",
         "stopped",
     }
+    assert result["task"] == "classify"
     assert is_model_id(result["model_id"]) and len(result["model_id"]) >= 3 + 12
     assert (result["base"], result["mode"], result["stopped"]) == ("discriminator", "full", "completed")
     assert result["labels"] == ["neg", "pos"]

@@ -1,18 +1,68 @@
-"""Fine-tuning a classification head on a visitor's own labelled file (the Fine-tune tab).
+"""Fine-tuning on a visitor's own file (the Fine-tune tab): a classifier, an entity tagger or a reader.
 
-- :mod:`.data` (pure): read the upload, pick the columns, check the limits, split held-out rows.
-- :mod:`.metrics` (pure, NumPy): accuracy, macro-F1, per-class figures and the confusion matrix.
-- :mod:`.worker`: the training child process (transformers' ``Trainer``), one per run.
+- :mod:`.data` (pure): read a table upload, pick its columns, check the limits, split held-out rows.
+- :mod:`.tag_data`, :mod:`.qa_data` (pure): read a tagging file (CoNLL, JSONL tokens/tags or
+  spans) or a QA file (SQuAD JSON, JSONL), check it, split it.
+- :mod:`.metrics`, :mod:`.tag_metrics` (pure): classification figures; entity-level figures as
+  seqeval computes them.
+- :mod:`.worker`, :mod:`.worker_tag`, :mod:`.worker_qa`: the training child processes
+  (transformers' ``Trainer``), one per run; :mod:`.worker_common` holds what they share.
 - :mod:`.jobs`: the server side: one training at a time, a bounded queue, cancel, time limit.
 - :mod:`.store`: trained models on disk under ``ft-<hex>`` ids (TTL, least recently used first),
   served by :class:`~electra_demo.service.ModelService` like a registry slot.
+
+Kinds of run (the hook for a new one): a run's plan names its ``task``; :data:`KINDS` maps the
+task to the child module started as ``python -m <worker>`` (the events protocol is the same for
+all, see :mod:`.worker_common`), to the transformers architecture its checkpoint has, and to
+what the store calls such a model. A new kind is: one :class:`Kind` here, a plan object with
+the methods :class:`~electra_demo.finetune.jobs.TrainingPlan` lists, and a worker module.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 MODEL_ID = re.compile(r"ft-[0-9a-f]{12,}")  # "ft-" and at least 12 random hex characters
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of training run."""
+
+    task: str  # the plan's and the stored model's task
+    worker: str  # the child's module: ``python -m <worker> SPEC.json``
+    architecture: str  # config.AUTO_CLASSES key of its checkpoint
+    noun: str  # what such a model is called in messages ("a fine-tuned <noun>")
+    used_by: str  # where it can be used, for messages
+
+
+KINDS: dict[str, Kind] = {
+    kind.task: kind
+    for kind in (
+        Kind(
+            "classify",
+            "electra_demo.finetune.worker",
+            "sequence-classification",
+            "classifier",
+            "/classify, /batch (classify), /explain, /v1/classify and /v1/embeddings",
+        ),
+        Kind(
+            "tag",
+            "electra_demo.finetune.worker_tag",
+            "token-classification",
+            "entity tagger",
+            "/tag, /batch (tag), /v1/tag and /v1/embeddings",
+        ),
+        Kind(
+            "qa",
+            "electra_demo.finetune.worker_qa",
+            "question-answering",
+            "reader (question answering)",
+            "/answer, /batch (answer), /explain (qa), /v1/answer and /v1/embeddings",
+        ),
+    )
+}
 
 
 def is_model_id(name: object) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import hub
 from ..models import marked_random
+from . import KINDS
 from .store import Meta
 
 if TYPE_CHECKING:
@@ -59,9 +60,8 @@ class Child:
                 "local_files_only": not base.local and not hub.reachable(),
                 "id": base_id,
             },
-            "labels": plan.examples.label_names,
-            "train": plan.part(plan.train),
-            "eval": plan.part(plan.held),
+            "task": plan.task,
+            **plan.payload(),
             "settings": plan.settings.to_json(),
             "public_settings": plan.public_settings(time_limit),
             "rows": plan.rows(),
@@ -91,7 +91,7 @@ class Child:
         log_path = run.workdir / "child.log"
         with open(log_path, "wb") as output:
             process = subprocess.Popen(
-                [self.trainings.python, "-m", "electra_demo.finetune.worker", str(spec_path)],
+                [self.trainings.python, "-m", KINDS[run.plan.task].worker, str(spec_path)],
                 cwd=PACKAGE_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -190,18 +190,17 @@ class Child:
 
     def meta(self, result: dict[str, Any]) -> Meta:
         plan = self.run_.plan
-        labels = plan.examples.label_names
-        stem = Path(plan.file).stem[:40] or "upload"
+        fields = {"pair": False, **plan.meta_fields(result)}
         return Meta(
             model_id=self.run_.model_id,
-            name=f"{stem}: {len(labels)} classes, {plan.settings.mode}",
+            name=plan.model_name(),
             base=plan.settings.base,
             base_name=plan.base.slot.display_name,
             base_license=plan.base.slot.license if not plan.base.overridden else "other",
             mode=plan.settings.mode,
-            labels=tuple(labels),
-            pair=plan.examples.pairs is not None,
+            labels=tuple(plan.labels()),
             created=time.time(),
-            accuracy=result["metrics"]["accuracy"],
             eval_rows=result["rows"]["eval"],
+            task=plan.task,
+            **fields,
         )

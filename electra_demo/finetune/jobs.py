@@ -10,6 +10,10 @@ child still there 3 seconds later is killed, so a cancel takes effect within 5 s
 limit (``ELECTRA_DEMO_TRAIN_SECONDS``, default 900) is kept by the child, which then evaluates
 and saves the model trained so far; a child that overruns it by far is killed. No child outlives
 its run, nor the server (it watches its parent, and :meth:`Trainings.shutdown` runs at exit).
+
+A run's plan is any :class:`TrainingPlan`: :class:`Plan` (classification) here, the tagging and
+QA plans in :mod:`.tag_data` and :mod:`.qa_data`. Its ``task`` picks the child's module
+(:data:`electra_demo.finetune.KINDS`); its ``payload()`` is what that child reads.
 """
 
 from __future__ import annotations
@@ -45,6 +49,29 @@ class TrainingFailed(RuntimeError):
     """The run failed; the message says why (shown to the visitor as is)."""
 
 
+class TrainingPlan(Protocol):
+    """What the queue, the child and the store need of a checked training request, whatever its
+    task: the base (``settings.base``, ``settings.mode``, ``settings.to_json()``, ``base``), the
+    upload's name, and the rest through these methods."""
+
+    task: str  # a key of finetune.KINDS
+    settings: Any
+    base: ResolvedSlot
+    file: str
+
+    def rows(self) -> dict[str, int]: ...  # {"train", "eval", "dropped"}
+
+    def labels(self) -> list[str]: ...  # the result's "labels"
+
+    def public_settings(self, time_limit: float) -> dict[str, Any]: ...
+
+    def payload(self) -> dict[str, Any]: ...  # the child's data: "labels", "train", "eval", ...
+
+    def model_name(self) -> str: ...  # how the head lists name the trained model
+
+    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]: ...  # store Meta's task fields
+
+
 @dataclass
 class Plan:
     """A checked training request: the kept rows, their split, the settings and the base."""
@@ -55,9 +82,23 @@ class Plan:
     settings: Settings
     base: ResolvedSlot
     file: str  # the uploaded file's name
+    task: str = "classify"
 
     def rows(self) -> dict[str, int]:
         return {"train": len(self.train), "eval": len(self.held), "dropped": self.examples.dropped}
+
+    def labels(self) -> list[str]:
+        return self.examples.label_names
+
+    def payload(self) -> dict[str, Any]:
+        return {"labels": self.labels(), "train": self.part(self.train), "eval": self.part(self.held)}
+
+    def model_name(self) -> str:
+        stem = Path(self.file).stem[:40] or "upload"
+        return f"{stem}: {len(self.labels())} classes, {self.settings.mode}"
+
+    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]:
+        return {"pair": self.examples.pairs is not None, "accuracy": result["metrics"]["accuracy"]}
 
     def public_settings(self, time_limit: float) -> dict[str, Any]:
         columns = self.examples.columns
@@ -100,7 +141,7 @@ def make_plan(
 class Run:
     """One training request, from the queue to its result (thread-safe through its manager)."""
 
-    def __init__(self, plan: Plan, owner: str, manager: Trainings):
+    def __init__(self, plan: TrainingPlan, owner: str, manager: Trainings):
         self.id = secrets.token_hex(6)
         self.plan = plan
         self.owner = owner
@@ -184,7 +225,8 @@ class Run:
             "model_id": None,
             "base": plan.settings.base,
             "mode": plan.settings.mode,
-            "labels": plan.examples.label_names,
+            "task": plan.task,
+            "labels": plan.labels(),
             "rows": plan.rows(),
             "settings": plan.public_settings(self.manager.time_limit),
             "metrics": None,
@@ -251,7 +293,7 @@ class Trainings:
         )
 
     # ---- the queue ---------------------------------------------------------------------------
-    def submit(self, plan: Plan, owner: str = "") -> Run:
+    def submit(self, plan: TrainingPlan, owner: str = "") -> Run:
         """Queue ``plan``; refused (InputError) when the queue is full."""
         with self.cond:
             running = sum(1 for r in self._runs if r.state != "queued")

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..config import ResolvedSlot, Slot
 from ..processing import InputError
-from . import is_model_id
+from . import KINDS, is_model_id
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,17 @@ class UnknownModel(InputError):
         )
 
 
+class WrongKind(InputError):
+    """A fine-tuned model of another kind than the one asked for (a tagger given to /answer...)."""
+
+    def __init__(self, meta: Meta, wanted: str, where: str):
+        have, need = KINDS[meta.task], KINDS[wanted]
+        super().__init__(
+            f"The model {meta.model_id} is a fine-tuned {have.noun}; {where} needs a fine-tuned "
+            f"{need.noun}. A {have.noun} works with {have.used_by}."
+        )
+
+
 @dataclass(frozen=True)
 class Meta:
     """What the demo knows about one trained model."""
@@ -64,21 +75,24 @@ class Meta:
     created: float
     accuracy: float | None = None
     eval_rows: int = 0
+    task: str = "classify"  # a key of finetune.KINDS: what the model does
+    summary: str = ""  # its held-out figures in words (other tasks than classify)
 
     def slot(self) -> Slot:
         """A registry-like slot, so the service loads and serves it as it does the others."""
         reported = (
             f"held-out accuracy {self.accuracy:.3f} on {self.eval_rows:,} rows, in this demo"
             if self.accuracy is not None
-            else "not evaluated"
+            else self.summary or "not evaluated"
         )
+        kind = KINDS[self.task]
         return Slot(
             name=self.model_id,
             hub_id=self.model_id,
-            task=f"your classifier, fine-tuned in this demo from {self.base_name} ({self.mode} mode)",
+            task=f"your {kind.noun}, fine-tuned in this demo from {self.base_name} ({self.mode} mode)",
             display_name=self.name,
             license=f"{self.base_license} (the base model's)",
-            architecture="sequence-classification",
+            architecture=kind.architecture,
             labels=self.labels,
             reported=reported,
             pair=self.pair,
@@ -194,6 +208,13 @@ class Store:
             meta = self._metas.get(model_id) if isinstance(model_id, str) else None
         if meta is None:
             raise UnknownModel(model_id)
+        return meta
+
+    def require(self, model_id: object, task: str, where: str) -> Meta:
+        """:meth:`get` for a model of kind ``task``; :class:`WrongKind` names the kinds otherwise."""
+        meta = self.get(model_id)
+        if meta.task != task:
+            raise WrongKind(meta, task, where)
         return meta
 
     def touch(self, model_id: object) -> Meta:
