@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from urllib.parse import urlencode
 
 import pytest
@@ -134,60 +133,124 @@ def test_deep_link_opens_runs_and_copies(page, app_url, service):
     expect(page.locator("#explain-notes")).to_contain_text("8 steps", timeout=TIMEOUT)
 
 
-class SlowService(ModelService):
-    """Records how each explanation ended; each forward pass takes at least 0.2 s, so there is
-    time to press Cancel."""
+WAIT_S = 120  # a bound on waiting for an event that must come; reached only when it never does
+
+
+class GatedService(ModelService):
+    """Holds an explanation at a chosen point until its cancel flag is set, so each side of the race
+    with Cancel is reached by waiting on events, not on the clock: ``"start"`` holds it before the
+    explanation starts (as if its model were still loading), ``"pass"`` inside its first forward
+    pass; None lets it run. Records how each explanation ended."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.hold: str | None = None
         self.outcomes: list[tuple[str, int]] = []
         self.requests: list[tuple] = []
+        self.held = threading.Event()  # the explanation waits at the chosen point
         self.ended = threading.Event()
+
+    def _wait_for(self, cancel) -> None:
+        self.held.set()
+        assert cancel.wait(WAIT_S), "Cancel never reached the explanation"
 
     def explain(self, *args, progress=None, cancel=None, **kwargs):
         self.requests.append(args)
         passes = [0]
 
-        def slow(fraction: float) -> None:
+        def counted(fraction: float) -> None:
             passes[0] += 1
-            time.sleep(0.2)
+            if self.hold == "pass" and passes[0] == 1:
+                self._wait_for(cancel)
             if progress is not None:
                 progress(fraction)
 
         try:
-            result = super().explain(*args, progress=slow, cancel=cancel, **kwargs)
+            if self.hold == "start":
+                self._wait_for(cancel)
+            result = super().explain(*args, progress=counted, cancel=cancel, **kwargs)
         except explain.Cancelled:
             self.outcomes.append(("cancelled", passes[0]))
-            self.ended.set()
             raise
+        finally:
+            self.ended.set()
         self.outcomes.append(("done", passes[0]))
-        self.ended.set()
         return result
 
 
-def test_cancel_stops_integrated_gradients(page, tiny_env):
-    slow = SlowService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"})
-    demo = launch(slow)
+@pytest.fixture(scope="module")
+def gated(tiny_env):
+    service = GatedService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"})
+    demo = launch(service)
     try:
-        open_explain(page, demo.local_url)
-        page.locator("#explain-method").get_by_text("Integrated gradients", exact=True).click()
-        page.locator("#explain-steps input[type='number']").fill("256")
-        page.locator("#explain-steps input[type='number']").press("Enter")
-        run(page, "The chef cooked the meal in the kitchen.")
-        expect(page.get_by_text(re.compile("forward passes")).first).to_be_visible(timeout=TIMEOUT)
-        page.locator("#explain-cancel").click()
-        assert slow.ended.wait(timeout=30), "the worker did not stop"
-        outcome, passes = slow.outcomes[-1]
-        assert slow.requests[-1][4:] == ("integrated_gradients", 256)
-        assert outcome == "cancelled"
-        total = 256 // 16 + 4 + 2  # Captum's batched passes (16 rows each) and the others
-        assert passes < total, passes
-        expect(error_toast(page)).to_have_count(0)
-        # the tab works again, at once
-        slow.ended.clear()
-        page.locator("#explain-method").get_by_text("Gradient × input (instant)", exact=True).click()
-        page.locator("#explain-run").click()
-        expect(pieces(page, "#explain-words").first).to_be_visible(timeout=TIMEOUT)
-        assert slow.outcomes[-1][0] == "done"
+        yield service, demo.local_url
     finally:
         demo.close()
+
+
+def _start_integrated_gradients(page, gated, hold: str | None) -> GatedService:
+    service, url = gated
+    service.hold = hold
+    service.held.clear()
+    service.ended.clear()
+    open_explain(page, url)
+    page.locator("#explain-method").get_by_text("Integrated gradients", exact=True).click()
+    page.locator("#explain-steps input[type='number']").fill("256")
+    page.locator("#explain-steps input[type='number']").press("Enter")
+    run(page, "The chef cooked the meal in the kitchen.")
+    return service
+
+
+def _expect_calm_cancel(page, service: GatedService) -> None:
+    assert service.ended.wait(WAIT_S), "the explanation did not stop"
+    assert service.outcomes[-1][0] == "cancelled"
+    expect(page.locator("#explain-summary textarea")).to_have_value(
+        re.compile("^Cancelled: "), timeout=TIMEOUT
+    )
+    expect(error_toast(page)).to_have_count(0)
+
+
+@pytest.mark.parametrize("hold", ["start", "pass"])
+def test_cancel_ends_calmly_before_and_during_a_run(page, gated, hold: str):
+    """Cancel while the explanation waits to start, and inside a forward pass: it stops (early), the
+    page says "Cancelled" and shows no error, whichever way the race goes; the tab works again."""
+    service = _start_integrated_gradients(page, gated, hold)
+    assert service.held.wait(WAIT_S), "the explanation never reached the point to cancel at"
+    page.locator("#explain-cancel").click()
+    _expect_calm_cancel(page, service)
+    _, passes = service.outcomes[-1]
+    assert service.requests[-1][4:] == ("integrated_gradients", 256)
+    assert passes == (0 if hold == "start" else 1), passes  # stopped at the next check
+    # the tab works again, at once
+    service.hold = None
+    service.ended.clear()
+    page.locator("#explain-method").get_by_text("Gradient × input (instant)", exact=True).click()
+    page.locator("#explain-run").click()
+    expect(pieces(page, "#explain-words").first).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#explain-summary textarea")).not_to_have_value(re.compile("^Cancelled"))
+    assert service.ended.wait(WAIT_S) and service.outcomes[-1][0] == "done"
+
+
+def test_cancel_after_the_run_finished_leaves_its_result(page, gated, monkeypatch):
+    """Cancel pressed once the explanation is shown: the result stands, no error, no "Cancelled"."""
+    from electra_demo import cancels
+
+    pressed = threading.Event()
+    original = cancels.Cancels.cancel
+
+    def cancel(self, session):
+        try:
+            return original(self, session)
+        finally:
+            pressed.set()
+
+    monkeypatch.setattr(cancels.Cancels, "cancel", cancel)
+    service = _start_integrated_gradients(page, gated, None)
+    expect(pieces(page, "#explain-words").first).to_be_visible(timeout=TIMEOUT)
+    summary = page.locator("#explain-summary textarea").input_value()
+    assert service.outcomes[-1][0] == "done"
+    page.locator("#explain-cancel").click()
+    assert pressed.wait(WAIT_S), "the Cancel button's handler never ran"
+    expect(page.locator("#explain-summary textarea")).to_have_value(summary)
+    expect(pieces(page, "#explain-words").first).to_be_visible()
+    expect(error_toast(page)).to_have_count(0)

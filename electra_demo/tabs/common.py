@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,21 @@ def user_errors(fn: Callable) -> Callable:
             ) from None
 
     return wrapper
+
+
+def enqueued_at() -> float:
+    """When the running request entered Gradio's queue (``time.monotonic()``), so a Cancel pressed
+    while it waited there still stops it (see :mod:`electra_demo.cancels`); now, outside a queued
+    event. Gradio has no public accessor for this: it reads the queue's record of the current event
+    (Gradio 6.31; tests/test_cancels.py checks that it is found, so an upgrade that moves it fails
+    loudly instead of silently letting queued runs escape Cancel)."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    event = getattr(queue, "event_ids_to_events", {}).get(event_id) if event_id else None
+    enqueued = getattr(event, "enqueue_time", None)
+    return float(enqueued) if isinstance(enqueued, int | float) else time.monotonic()
 
 
 def announce(service: ModelService, progress: gr.Progress, names: Sequence[str]) -> None:

@@ -1,22 +1,25 @@
 """The "Explain" tab (``/explain``): which words made the model decide, shaded in the text.
 
 Gradient x input runs at once; integrated gradients reports its progress (forward passes done)
-and has a Cancel button: Gradio's ``cancels=`` drops the event, and the button's own handler sets
-the running explanations' cancel flags, which stop the worker at its next forward pass.
+and has a Cancel button. Cancel sets the session's cancel flags (:mod:`electra_demo.cancels`): a
+running explanation stops at its next forward pass, one still waiting (in the queue, for its
+model or for a turn) stops before it starts, and either ends in a calm "Cancelled" state with
+``"stopped": "cancelled"`` in its JSON, never an error. Gradio's own ``cancels=`` is not used: it
+would race the handler's answer (the visitor then saw an error toast some of the time).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 
 from .. import attribution_view, config, links, rendering
+from ..cancels import Cancels
 from ..service import ModelService
 from ..tasks import explain as explaining
-from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, model_card, show, user_errors
+from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, enqueued_at, model_card, show, user_errors
 
 _CURIE = (
     "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
@@ -83,39 +86,6 @@ LINK = links.TabLink(
 )
 
 
-class Running:
-    """The cancel flags of the explanations running for each browser session."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flags: dict[str, set[threading.Event]] = {}
-
-    @contextmanager
-    def flag(self, session: str | None) -> Iterator[threading.Event]:
-        event = threading.Event()
-        key = session or ""
-        with self._lock:
-            self._flags.setdefault(key, set()).add(event)
-        try:
-            yield event
-        finally:
-            with self._lock:
-                flags = self._flags.get(key, set())
-                flags.discard(event)
-                if not flags:
-                    self._flags.pop(key, None)
-
-    def cancel(self, session: str | None) -> int:
-        """Set every flag of ``session`` (never another session's); how many were running."""
-        if not session:
-            return 0
-        with self._lock:
-            flags = list(self._flags.get(session, ()))
-        for event in flags:
-            event.set()
-        return len(flags)
-
-
 def _slot(name: str) -> str:
     return explaining.SLOTS.get(name, name)
 
@@ -131,7 +101,23 @@ def _announce(service: ModelService, progress: gr.Progress, task: object) -> Non
         progress(0, desc=f"Loading the PyTorch weights of {slot} for gradients (first use)...")
 
 
-def endpoint(service: ModelService, running: Running) -> Callable:
+CANCELLED_SUMMARY = "Cancelled: the explanation stopped before it finished."
+
+
+def cancelled(task: object, method: object, steps: object) -> tuple:
+    """The outputs of a cancelled explanation: a calm state, not an error."""
+    # only reached once the request was checked: task, method and steps are valid values
+    integrated = method == "integrated_gradients"
+    shown = {
+        "task": task,
+        "method": method,
+        "steps": int(steps) if integrated else None,
+        "stopped": "cancelled",
+    }
+    return "", "", CANCELLED_SUMMARY, "", None, shown
+
+
+def endpoint(service: ModelService, running: Cancels) -> Callable:
     @user_errors
     def explain(
         task: str,
@@ -158,21 +144,21 @@ def endpoint(service: ModelService, running: Running) -> Callable:
             words, and JSON {"task", "model", "method", "steps", "target", "score",
             "baseline_score", "delta", "truncated", "tokens": [{"text", "start", "end", "segment",
             "attribution"}], "words": [same keys]}, where text == source[start:end] (segment 0:
-            text, 1: text_pair).
+            text, 1: text_pair); a cancelled run: {"task", "method", "steps", "stopped": "cancelled"}.
         """
-        _announce(service, progress, task)
         session = getattr(request, "session_hash", None)
 
         def report(fraction: float) -> None:
             progress(fraction, desc="Integrated gradients: forward passes")
 
-        with running.flag(session) as cancel:
+        with running.flag(session, since=enqueued_at()) as cancel:
             try:
-                result = service.explain(
+                _announce(service, progress, task)
+                result: Any = service.explain(
                     task, text, text_pair, target, method, steps, progress=report, cancel=cancel
                 )
             except explaining.Cancelled:
-                raise gr.Error("The explanation was cancelled.", print_exception=False) from None
+                return cancelled(task, method, steps)
         view = attribution_view
         return show(result, view.words_html, view.tokens_html, view.summary_line, view.notes, view.bar_table)
 
@@ -209,7 +195,7 @@ def _outputs() -> tuple[list, gr.Radio]:
 
 def build(service: ModelService) -> BuiltTab:
     card = model_card(service, "sentiment")
-    running = Running()
+    running = Cancels()
     with gr.Row():
         with gr.Column(scale=3):
             task = gr.Dropdown(choices=TASK_CHOICES, value="sentiment", label="Task", elem_id="explain-task")
@@ -248,7 +234,7 @@ def build(service: ModelService) -> BuiltTab:
                 cancel = gr.Button("Cancel", variant="stop", elem_id="explain-cancel")
     outputs, _unit = _outputs()
     tab = BuiltTab([task, text, pair, target, method, steps], outputs, endpoint(service, running), [button])
-    run = button.click(tab.handler, tab.inputs, tab.outputs, api_name="explain", **RAW)
+    button.click(tab.handler, tab.inputs, tab.outputs, api_name="explain", **RAW)
 
     def task_changed(name: str) -> str:
         slot = _slot(name)
@@ -260,7 +246,7 @@ def build(service: ModelService) -> BuiltTab:
         """Cancel this session's running explanations (UI only, not an API)."""
         running.cancel(getattr(request, "session_hash", None))
 
-    cancel.click(stop, None, None, cancels=[run], api_visibility="private", queue=False)
+    cancel.click(stop, None, None, api_visibility="private", queue=False)
     return tab
 
 

@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator
 import gradio as gr
 
 from .. import config
+from ..cancels import Cancels
 from ..finetune import data, jobs, views
 from ..finetune.jobs import Run, TrainingFailed, Trainings
 from ..processing import InputError
 from ..service import ModelService, ModelUnavailable
-from .common import RAW, BuiltTab, Tab
+from .common import RAW, BuiltTab, Tab, enqueued_at
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ def follow(run: Run, progress: gr.Progress, ttl_hours: float) -> Iterator[tuple]
         run.release()  # Gradio has copied the zip by the time the generator resumes
 
 
-def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -> Callable:
+def endpoint(
+    service: ModelService, trainings: Trainings, limits: data.Limits, cancels: Cancels | None = None
+) -> Callable:
     ttl_hours = trainings.store.ttl / 3600
 
     @stream_errors
@@ -172,6 +175,7 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -
             the JSON is {"status", ...} with the queue position or the step, epoch, loss, elapsed and
             remaining seconds.
         """
+        since = enqueued_at()  # a Cancel pressed from now on stops this run, even before it is queued
         path, name = upload_of(file)
         settings = data.check_settings(
             base,
@@ -194,7 +198,10 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits) -
             service.resolve(settings.base),
             limits,
         )
-        run = trainings.submit(plan, owner=(request.session_hash if request else "") or "")
+        owner = (request.session_hash if request else "") or ""
+        run = trainings.submit(plan, owner=owner)
+        if cancels is not None and cancels.requested_since(owner, since):
+            run.cancel()  # Cancel came while the file was read: the run ends "cancelled" at once
         yield from follow(run, progress, ttl_hours)
 
     return finetune
@@ -235,6 +242,7 @@ def _settings() -> list[gr.components.Component]:
 
 def build(service: ModelService) -> BuiltTab:
     trainings = jobs.trainings_for(service)
+    cancels = Cancels()
     limits = data.Limits.from_environ(service.environ)
     gr.Markdown(intro(limits, trainings, trainings.store.ttl))
     with gr.Row():
@@ -284,7 +292,7 @@ def build(service: ModelService) -> BuiltTab:
     tab = BuiltTab(
         [file, text, label, pair, *settings],
         [status, loss, table, confusion, download, json],
-        endpoint(service, trainings, limits),
+        endpoint(service, trainings, limits, cancels),
     )
     file.change(file_columns(limits), file, [text, label, pair, info], api_visibility="private", queue=False)
     run_button.click(
@@ -299,7 +307,9 @@ def build(service: ModelService) -> BuiltTab:
 
     def cancel(request: gr.Request):
         """Cancel the training this browser session started (it stops within 5 seconds)."""
-        trainings.cancel((request.session_hash if request else "") or "")
+        owner = (request.session_hash if request else "") or ""
+        cancels.cancel(owner)  # also a run whose request is still being read
+        trainings.cancel(owner)
 
     cancel_button.click(
         cancel, None, None, api_name="finetune_cancel", api_visibility="undocumented", queue=False
