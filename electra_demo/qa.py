@@ -123,3 +123,35 @@ def decode(
     if handle_impossible_answer:
         candidates.append(Candidate("", 0, 0, null_score, null=True))
     return sorted(candidates, key=lambda c: c.score, reverse=True)
+
+
+def encode_windows(tokenizer: Any, question: str, context: str, max_seq_len: int, doc_stride: int) -> Any:
+    """The question and the context's windows of ``max_seq_len`` tokens sharing ``doc_stride``
+    (the QA tab's encoding, used too to evaluate a reader trained in the Fine-tune tab)."""
+    return tokenizer(
+        question,
+        context,
+        truncation="only_second",
+        max_length=max_seq_len,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        return_token_type_ids=True,
+        verbose=False,
+        split_special_tokens=True,
+    )
+
+
+def windows_of(encoded: Any, outputs: Sequence[dict[str, Any]], cls_token_id: int | None) -> list[Window]:
+    """:class:`Window` objects from :func:`encode_windows`'s encoding and each window's
+    ``start_logits`` and ``end_logits`` (one row per token of that window)."""
+    return [
+        Window(
+            start_logits=np.asarray(output["start_logits"]),
+            end_logits=np.asarray(output["end_logits"]),
+            p_mask=p_mask(encoded.sequence_ids(w), encoded["input_ids"][w], cls_token_id),
+            attention_mask=encoded["attention_mask"][w],
+            encoding=encoded[w],
+        )
+        for w, output in enumerate(outputs)
+    ]

@@ -89,33 +89,12 @@ def window_settings(
 
 def windows(loaded: LoadedModel, question: str, context: str, max_seq_len: int, doc_stride: int):
     """The tokenized windows, and each window's start/end logits from one batched model call."""
-    tokenizer = loaded.tokenizer
-    encoded = tokenizer(
-        question,
-        context,
-        truncation="only_second",
-        max_length=max_seq_len,
-        stride=doc_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_token_type_ids=True,
-        verbose=False,
-        split_special_tokens=True,
-    )
+    encoded = qa.encode_windows(loaded.tokenizer, question, context, max_seq_len, doc_stride)
     count = len(encoded["input_ids"])
     outputs = loaded.batcher.run(
         [(encoded["input_ids"][w], encoded["token_type_ids"][w]) for w in range(count)]
     )
-    return [
-        qa.Window(
-            start_logits=output["start_logits"],
-            end_logits=output["end_logits"],
-            p_mask=qa.p_mask(encoded.sequence_ids(w), encoded["input_ids"][w], tokenizer.cls_token_id),
-            attention_mask=encoded["attention_mask"][w],
-            encoding=encoded[w],
-        )
-        for w, output in enumerate(outputs)
-    ]
+    return qa.windows_of(encoded, outputs, loaded.tokenizer.cls_token_id)
 
 
 def run(
