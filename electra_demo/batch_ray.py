@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import batch_output, config, ray_common, tables
+from . import batch_output, config, optional, ray_common, tables
 from .batch import TASKS, Job, plan_job, run_job, task_slot
 from .finetune import is_model_id
 from .processing import InputError
@@ -328,8 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     try:
+        for module in ("ray.data", "pyarrow"):  # before reading anything: say what is missing first
+            optional.require(module, "python -m electra_demo.batch_ray")
         kind, job = check(args)
-    except (InputError, OSError) as error:
+    except (InputError, OSError, optional.MissingDependency) as error:
         print(f"batch_ray: {error}", file=sys.stderr)
         return 2
     connection = ray_common.init_ray(

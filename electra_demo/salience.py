@@ -115,7 +115,10 @@ def integrated_gradients(
     ``counter`` is told of every forward pass (progress) and may cancel the run between passes.
     """
     import torch
-    from captum.attr import LayerIntegratedGradients
+
+    from .optional import require
+
+    captum = require("captum.attr", "Integrated gradients (the Explain tab)")
 
     gate = torch.nn.Identity()  # private to this call: Captum's hooks go here, not on shared modules
 
@@ -124,7 +127,7 @@ def integrated_gradients(
             counter.add(int(batch_ids.shape[0]))
         return objective(forward(gate(embedding(batch_ids)), *batch_extra))
 
-    explainer = LayerIntegratedGradients(forward_ids, gate)
+    explainer = captum.LayerIntegratedGradients(forward_ids, gate)
     with torch.enable_grad():
         attributions, delta = explainer.attribute(
             ids,

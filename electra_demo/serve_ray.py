@@ -36,13 +36,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ray import serve
-
-from . import ray_common
+from . import optional, ray_common
 from .api import create_api
 from .api.edge import REQUEST_ID, ASGIApp, Message, Receive, Scope, Send
 from .api.security import Guard, SettingsError
 from .service import ModelService
+
+FEATURE = "python -m electra_demo.serve_ray"
+try:
+    serve = optional.require("ray.serve", FEATURE)
+except optional.MissingDependency as missing:
+    if __name__ == "__main__":  # the command line: one line on stderr, no traceback
+        raise SystemExit(f"serve_ray: {missing}") from None
+    raise
 
 log = logging.getLogger(__name__)
 

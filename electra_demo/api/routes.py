@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from .. import config
 from ..models import ModelUnavailable
+from ..optional import MissingDependency
 from ..processing import InputError
 from ..service import ModelService
 from ..tasks.explain import SLOTS as EXPLAIN_SLOTS
@@ -67,7 +68,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: _error(f"Body over {schemas.MAX_BODY_BYTES:,} bytes."),
     429: _error("Rate limited.", retry=True),
     500: _error("Unexpected server error (logged; never for bad input)."),
-    503: _error("Too many requests in flight, or the model cannot be loaded.", retry=True),
+    503: _error(
+        "Too many requests in flight, the model cannot be loaded, or a package the feature needs "
+        "is not installed on the server.",
+        retry=True,
+    ),
 }
 bearer = HTTPBearer(
     auto_error=False, description="An API key, when the server has keys (checked at the edge)."
@@ -131,6 +136,8 @@ def translate(error: Exception, index: int | None = None) -> ApiError:
         return ApiError(400, message, param=named.group(0) if named else "input")
     if isinstance(error, ModelUnavailable):
         return ApiError(503, str(error), code="model_unavailable", retry_after=10)
+    if isinstance(error, MissingDependency):  # a feature's optional package is not installed here
+        return ApiError(503, str(error), code="missing_dependency")
     log.error("unexpected error in an API task", exc_info=error)
     return ApiError(
         500, "Something went wrong while running the model; the error was logged. Please try again."

@@ -23,6 +23,7 @@ import gradio as gr
 from gradio.components import Component
 
 from .. import config, links, rendering
+from ..optional import MissingDependency
 from ..processing import InputError
 from ..service import ModelService, ModelUnavailable
 
@@ -78,7 +79,7 @@ def user_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (InputError, ModelUnavailable) as error:
+        except (InputError, ModelUnavailable, MissingDependency) as error:
             raise gr.Error(str(error), print_exception=False) from None
         except gr.Error:
             raise
