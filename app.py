@@ -17,15 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
+from electra_demo.config import persist_defaults, preload_slots, storage_lines
+
+# Before anything imports huggingface_hub (gradio does), which reads HF_HOME once: with persistent
+# storage (/data, or $ELECTRA_DEMO_DATA_DIR) the Hugging Face cache goes there unless HF_HOME is set.
+persist_defaults(os.environ)
+
+import gradio as gr  # noqa: E402
 
 if os.environ.get("SPACES_ZERO_GPU"):  # ZeroGPU wants spaces (then torch) and its @spaces.GPU
     import electra_demo.backends  # noqa: F401 - functions registered at start-up
 
-from electra_demo.service import ModelService
-from electra_demo.tiny import ensure_tiny
-from electra_demo.ui import build_demo, configure_queue, launch_kwargs
+from electra_demo.service import ModelService  # noqa: E402
+from electra_demo.tiny import ensure_tiny  # noqa: E402
+from electra_demo.ui import build_demo, configure_queue, launch_kwargs  # noqa: E402
 
+log = logging.getLogger("electra_demo.app")
 TINY_DIR = Path(os.environ.get("ELECTRA_DEMO_TINY_DIR", Path.home() / ".cache" / "electra-demo" / "tiny"))
 
 
@@ -38,9 +45,13 @@ class Server:
     environ: Mapping[str, str]
 
     def launch(self, **kwargs: Any) -> Any:
-        """``demo.launch(**kwargs)`` with the API served beside the page, on the same port."""
+        """``demo.launch(**kwargs)`` with the API served beside the page, on the same port, and
+        the background warm-up started (``ELECTRA_DEMO_PRELOAD``'s slots, then ONNX exports)."""
         from electra_demo.api.mount import app_kwargs  # FastAPI and the API load with the server
 
+        for line in storage_lines(self.environ):
+            log.info("storage: %s", line)
+        self.service.start_background(preload_slots(self.environ))
         return self.demo.launch(
             app_kwargs=app_kwargs(self.service, self.environ, self.demo), **launch_kwargs(), **kwargs
         )

@@ -28,10 +28,11 @@ import torch
 
 log = logging.getLogger(__name__)
 
+from . import export_cache  # noqa: E402
 from .config import AUTO_CLASSES, BackendChoice  # noqa: E402 - BackendChoice re-exported for callers
+from .export_cache import FP32_TOLERANCE  # noqa: E402 - re-exported for callers
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
-FP32_TOLERANCE = 1e-3  # an exported fp32 model further than this from PyTorch is not used
 
 
 def output_names(architecture: str) -> list[str]:
@@ -102,43 +103,45 @@ class _Outputs(torch.nn.Module):
 
 
 def weights_fingerprint(source: str, revision: str | None, model: torch.nn.Module) -> str:
-    """What identifies an export: the weights file (path, size, mtime), config and versions."""
-    import onnxruntime
-    import transformers
-
+    """What identifies an export: read from the checkpoint's files where it has a single weights
+    file (:func:`export_cache.checkpoint_fingerprint`, no weights needed), else (sharded or unusual
+    layouts) from the loaded model's config and a sample of every parameter."""
+    found = export_cache.checkpoint_fingerprint(source, revision)
+    if found is not None:
+        return found
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()[:4096])
     parts = {
         "source": source,
         "revision": revision,
         "config": model.config.to_diff_dict(),
-        "versions": [torch.__version__, transformers.__version__, onnxruntime.__version__],
+        "weights": digest.hexdigest(),
+        "versions": export_cache.versions(),
     }
-    try:
-        from transformers.utils import cached_file
-
-        weights = Path(cached_file(source, "model.safetensors", revision=revision))
-        stat = weights.stat()
-        parts["weights"] = [str(weights.resolve()), stat.st_size, stat.st_mtime_ns]
-    except Exception:  # noqa: BLE001 - sharded or unusual layouts: hash the parameters instead
-        digest = hashlib.sha256()
-        for tensor in model.state_dict().values():
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()[:4096])
-        parts["weights"] = digest.hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 EXPORT_TIMEOUT_S = 1800
 
 
-def export_onnx(source: str, revision: str | None, architecture: str, target: Path, int8: bool) -> Path:
+def export_onnx(
+    source: str, revision: str | None, architecture: str, target: Path, int8: bool, nice: int = 0
+) -> Path:
     """Export a checkpoint in a child process, so the server never holds the exporter's peak
-    memory (several GB for a base-size model); the child loads the same safetensors weights."""
+    memory (several GB for a base-size model); the child loads the same safetensors weights.
+    ``nice`` > 0 runs the child at a lower CPU priority (a background export yields to requests)."""
+    import os
     import subprocess
     import sys
 
     command = [sys.executable, "-m", "electra_demo.backends", source, architecture, str(target)]
     command += ["--revision", revision] if revision else []
     command += ["--int8"] if int8 else []
-    run = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
+    lower = (lambda: os.nice(nice)) if nice > 0 and hasattr(os, "nice") else None
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False, preexec_fn=lower
+    )
     if run.returncode != 0:
         lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
         raise RuntimeError(f"export failed: {lines[-1] if lines else run.returncode}")
@@ -251,6 +254,74 @@ def agreement(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], mask: np
     return worst
 
 
+def onnx_wanted(choice: BackendChoice, device: torch.device) -> bool:
+    """Whether ONNX Runtime should serve a model on ``device`` (the CPU) under ``choice``."""
+    return device.type == "cpu" and choice.backend != "torch"
+
+
+def _note(runner: OnnxRunner, how: str, difference: float, int8: bool) -> str:
+    note = f"{runner.description}, {how}"
+    if int8:
+        note += f"; max |logit difference| vs fp32 on a probe: {difference:.3g}"
+    return note
+
+
+def cached_onnx_runner(
+    source: str, revision: str | None, architecture: str, choice: BackendChoice
+) -> tuple[Runner, str] | None:
+    """An export of this checkpoint that was made and checked before (at an earlier start), with
+    no PyTorch weights loaded; None when there is none (the caller loads the weights)."""
+    fingerprint = export_cache.checkpoint_fingerprint(source, revision)
+    if fingerprint is None:
+        return None
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
+    difference = export_cache.read_check(folder)
+    if difference is None:
+        return None
+    try:
+        runner = OnnxRunner(folder / export_cache.MODEL, architecture, choice.int8)
+    except Exception as error:  # noqa: BLE001 - an unreadable export: load the weights and redo it
+        log.warning("cached export %s could not be opened (%s): exporting again", folder.name, error)
+        return None
+    return runner, _note(runner, "cached export, checked when it was made", difference, choice.int8)
+
+
+def onnx_runner(
+    model: torch.nn.Module,
+    architecture: str,
+    source: str,
+    revision: str | None,
+    choice: BackendChoice,
+    nice: int = 0,
+) -> tuple[Runner, str]:
+    """Export (unless cached), check against ``model`` on a probe (unless checked before), and
+    record the check; raises when export, runtime or check fails. ``nice`` lowers the export
+    child's CPU priority (background exports)."""
+    fingerprint = weights_fingerprint(source, revision, model)
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
+    path = folder / export_cache.MODEL
+    cached = path.is_file()
+    if not cached:
+        export_onnx(source, revision, architecture, folder, choice.int8, nice=nice)
+    runner = OnnxRunner(path, architecture, choice.int8)
+    difference = export_cache.read_check(folder)
+    if difference is None:
+        probe = probe_inputs(model.config.vocab_size)
+        difference = agreement(
+            runner(probe), TorchRunner(model, architecture)(probe), probe["attention_mask"]
+        )
+        if not choice.int8 and difference > FP32_TOLERANCE:
+            raise RuntimeError(f"the exported model differs from PyTorch by {difference:.2g}")
+        export_cache.write_check(folder, difference)
+    return runner, _note(runner, "cached export" if cached else "exported now", difference, choice.int8)
+
+
+def fallback_runner(model: torch.nn.Module, architecture: str, source: str, error: Exception) -> TorchRunner:
+    """PyTorch in place of a failed ONNX export, saying why (in the log and the model panel)."""
+    log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
+    return TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
+
+
 def make_runner(
     model: torch.nn.Module,
     architecture: str,
@@ -267,27 +338,9 @@ def make_runner(
         runner = TorchRunner(model, architecture, note="ONNX Runtime runs on the CPU only here")
         return runner, runner.description
     try:
-        # one checkpoint may be exported twice (a slot's head and, for embeddings, its encoder)
-        precision = "int8" if choice.int8 else "fp32"
-        key = f"{weights_fingerprint(source, revision, model)}-{architecture}-{precision}"
-        path = choice.cache_dir / key / "model.onnx"
-        cached = path.is_file()
-        if not cached:
-            export_onnx(source, revision, architecture, path.parent, choice.int8)
-        runner = OnnxRunner(path, architecture, choice.int8)
-        probe = probe_inputs(model.config.vocab_size)
-        difference = agreement(
-            runner(probe), TorchRunner(model, architecture)(probe), probe["attention_mask"]
-        )
-        if not choice.int8 and difference > FP32_TOLERANCE:
-            raise RuntimeError(f"the exported model differs from PyTorch by {difference:.2g}")
-        note = f"{runner.description}, {'cached export' if cached else 'exported now'}"
-        if choice.int8:
-            note += f"; max |logit difference| vs fp32 on a probe: {difference:.3g}"
-        return runner, note
+        return onnx_runner(model, architecture, source, revision, choice)
     except Exception as error:  # noqa: BLE001 - any failure means: serve this slot with PyTorch
-        log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
-        runner = TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
+        runner = fallback_runner(model, architecture, source, error)
         return runner, runner.description
 
 

@@ -99,6 +99,10 @@ class MicroBatcher:
         self.batches_run = 0  # for tests and the status panel
         self.largest_batch = 0
 
+    def swap(self, run: RunFn) -> None:
+        """Serve the next batches with ``run`` (a batch already running finishes on the old one)."""
+        self._run = run
+
     def run(self, rows: Sequence[Row]) -> list[dict[str, np.ndarray]]:
         """Outputs for ``rows``, in order; blocks until they are computed."""
         if not rows:

@@ -10,7 +10,7 @@ the operator's environment, never from a request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,9 +194,69 @@ class BackendChoice:
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got {backend!r}")
         int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
-        default_cache = Path(os.path.expanduser("~/.cache/electra-demo/onnx"))
+        default_cache = app_dir(environ) / "onnx"
         cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or default_cache).expanduser()
         return cls(backend=backend, int8=int8, cache_dir=cache)
+
+
+# ---- Persistent storage ----------------------------------------------------------------------
+# A Space with persistent storage mounts it at /data; what the app builds (ONNX exports, fine-tuned
+# models, the Hugging Face download cache) goes there by default, so a restart finds it again.
+DATA_DIR_VAR = ENV_PREFIX + "DATA_DIR"  # where to look instead of /data (tests point it at a folder)
+DEFAULT_DATA_DIR = "/data"
+
+
+def data_dir(environ: Mapping[str, str]) -> Path | None:
+    """The persistent storage folder when it exists and is writable, else None."""
+    path = Path(environ.get(DATA_DIR_VAR, "").strip() or DEFAULT_DATA_DIR).expanduser()
+    return path if path.is_dir() and os.access(path, os.W_OK | os.X_OK) else None
+
+
+def app_dir(environ: Mapping[str, str]) -> Path:
+    """The app's own default folder: ``<data>/electra-demo`` on persistent storage, else
+    ``~/.cache/electra-demo``. The export cache is ``onnx/`` under it (``ELECTRA_DEMO_CACHE``
+    overrides), and the fine-tuned models and example outputs live beside the export cache."""
+    data = data_dir(environ)
+    return data / "electra-demo" if data else Path(os.path.expanduser("~/.cache/electra-demo"))
+
+
+def persist_defaults(environ: MutableMapping[str, str]) -> None:
+    """Point ``HF_HOME`` at persistent storage unless it is set (call it before anything imports
+    huggingface_hub, which reads it once)."""
+    data = data_dir(environ)
+    if data is not None and not environ.get("HF_HOME", "").strip():
+        environ["HF_HOME"] = str(data / ".huggingface")
+
+
+def storage_lines(environ: Mapping[str, str]) -> list[str]:
+    """Where everything the app builds goes, for the start-up log."""
+    data = data_dir(environ)
+    cache = BackendChoice.from_environ(environ).cache_dir
+    hf_home = environ.get("HF_HOME", "").strip() or "~/.cache/huggingface (default)"
+    where = f"persistent storage {data} found" if data else "no persistent storage (/data) found"
+    return [
+        f"{where}: ONNX exports in {cache}, fine-tuned models in {cache.parent / 'finetuned'}, "
+        f"Hugging Face cache in {hf_home}"
+    ]
+
+
+def preload_slots(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The slots ``ELECTRA_DEMO_PRELOAD`` asks the server to load at start, in warm-up order: the
+    default tab's slot (the discriminator) first, then the others in page order (the registry's).
+    Unset, ``1``/``on``/``all``: every slot; ``0``/``off``: none; or a comma-separated list."""
+    raw = environ.get(ENV_PREFIX + "PRELOAD", "").strip().lower()
+    if raw in ("", "1", "on", "true", "yes", "all"):
+        return tuple(REGISTRY)
+    if raw in ("0", "off", "false", "no", "none"):
+        return ()
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in names if name not in REGISTRY]
+    if unknown:
+        raise ValueError(
+            f"ELECTRA_DEMO_PRELOAD must be 1, 0 or a comma-separated list of slots "
+            f"({', '.join(REGISTRY)}); got unknown {', '.join(map(repr, unknown))}"
+        )
+    return tuple(name for name in REGISTRY if name in names)
 
 
 # ---- Limits -------------------------------------------------------------------------------

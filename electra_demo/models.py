@@ -8,6 +8,7 @@ reached and the checkpoint is not cached.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from .processing import label_names
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase, TokenClassificationPipeline
+
+    from .backends import Runner
 else:  # imported on first use, so the page is up before torch and transformers are
     torch = lazy_module("torch")
     transformers = lazy_module("transformers")
@@ -30,6 +33,7 @@ else:  # imported on first use, so the page is up before torch and transformers 
 log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
+BACKGROUND_NICE = 19  # a background export's child runs at the lowest CPU priority
 
 
 class ModelUnavailable(RuntimeError):
@@ -48,6 +52,7 @@ class LoadedModel:
     batcher: MicroBatcher | None = field(default=None, repr=False)
     backend: str = "PyTorch"
     architecture: str = ""  # the slot's, or config.ENCODER for its encoder alone
+    exporting: bool = False  # served from PyTorch while its ONNX export runs in the background
     _pipeline: TokenClassificationPipeline | None = field(default=None, repr=False)
 
     @property
@@ -71,9 +76,10 @@ class LoadedModel:
 
     def token_pipeline(self) -> TokenClassificationPipeline:
         """transformers' own token-classification pipeline on this model, for its aggregation."""
-        if self._pipeline is None:
+        if self._pipeline is None:  # only its postprocess is used: no weights needed ("meta")
+            device = self.device if self.has_torch_weights else torch.device("meta")
             self._pipeline = transformers.TokenClassificationPipeline(
-                model=self.model, tokenizer=self.tokenizer, device=self.device
+                model=self.model, tokenizer=self.tokenizer, device=device
             )
         return self._pipeline
 
@@ -111,8 +117,9 @@ def marked_random(resolved: ResolvedSlot) -> bool:
     return bool(data.get(RANDOM_WEIGHTS_MARK, False))
 
 
-def _from_pretrained(resolved: ResolvedSlot, architecture: str) -> tuple[Any, Any]:
-    """Tokenizer and model through transformers' ``from_pretrained``, or a clear error."""
+def _from_pretrained(resolved: ResolvedSlot, architecture: str, weights: bool = True) -> tuple[Any, Any]:
+    """Tokenizer and model through transformers' ``from_pretrained``, or a clear error; with
+    ``weights=False`` the model is built from its config on the "meta" device (no weights)."""
     source = resolved.source
     kwargs: dict[str, Any] = {"revision": resolved.revision, "trust_remote_code": False}
     offline = not resolved.local and not hub.reachable()
@@ -120,14 +127,16 @@ def _from_pretrained(resolved: ResolvedSlot, architecture: str) -> tuple[Any, An
         kwargs["local_files_only"] = True  # a cached copy still loads; nothing else is tried
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+        if not weights:
+            model_config = transformers.AutoConfig.from_pretrained(source, **kwargs)
+            return _checked_tokenizer(resolved, tokenizer), meta_model(architecture, model_config)
         model, info = getattr(transformers, config.AUTO_CLASSES[architecture]).from_pretrained(
             source, use_safetensors=True, output_loading_info=True, **kwargs
         )
     except Exception as error:
         reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
         raise ModelUnavailable(unavailable(resolved, reason, offline)) from error
-    if not tokenizer.is_fast:
-        raise ModelUnavailable(unavailable(resolved, "it has no fast tokenizer"))
+    _checked_tokenizer(resolved, tokenizer)
     missing = list(info.get("missing_keys", []))
     if missing:
         reason = (
@@ -136,6 +145,20 @@ def _from_pretrained(resolved: ResolvedSlot, architecture: str) -> tuple[Any, An
         )
         raise ModelUnavailable(unavailable(resolved, reason))
     return tokenizer, model
+
+
+def _checked_tokenizer(resolved: ResolvedSlot, tokenizer: Any) -> Any:
+    if not tokenizer.is_fast:
+        raise ModelUnavailable(unavailable(resolved, "it has no fast tokenizer"))
+    return tokenizer
+
+
+def meta_model(architecture: str, model_config: Any) -> torch.nn.Module:
+    """The model's modules without weights (on the "meta" device): its config, labels and
+    structure for the tasks, where ONNX Runtime holds the weights."""
+    with torch.device("meta"):
+        model = getattr(transformers, config.AUTO_CLASSES[architecture]).from_config(model_config)
+    return model.eval()
 
 
 def _check_local(resolved: ResolvedSlot) -> None:
@@ -165,19 +188,51 @@ def load_checkpoint(
     choice: BackendChoice,
     batching: bool = True,
     architecture: str | None = None,
+    defer_export: bool = False,
 ) -> LoadedModel:
     """Load one slot (or, with ``architecture=config.ENCODER``, its encoder alone) and wrap it in
-    a backend runner behind a micro-batcher."""
+    a backend runner behind a micro-batcher.
+
+    Where ONNX Runtime serves it and an export checked at an earlier start is cached, PyTorch's
+    weights are not loaded at all (config and tokenizer only). Otherwise the weights load; with
+    ``defer_export`` the model is served from PyTorch at once, marked ``exporting``, and the caller
+    finishes the export later (:func:`finish_export`), else the export runs now."""
     architecture = architecture or resolved.slot.architecture
     _check_local(resolved)
+    from .backends import TorchRunner, cached_onnx_runner, make_runner, onnx_wanted  # spaces, then torch
+
+    wanted = onnx_wanted(choice, device)
+    cached = cached_onnx_runner(resolved.source, resolved.revision, architecture, choice) if wanted else None
+    if cached is not None:
+        tokenizer, model = _from_pretrained(resolved, architecture, weights=False)
+        return _assemble(resolved, model, tokenizer, device, cached, batching, architecture)
     tokenizer, model = _from_pretrained(resolved, architecture)
     if device.type == "cuda":
         model = model.half()
     model.to(device).eval()
-    labels = _labels(model, resolved) if architecture != config.ENCODER else []
-    from .backends import make_runner  # imports spaces, then torch
+    if defer_export and wanted:
+        runner = TorchRunner(model, architecture, note="serving while the ONNX export runs")
+        loaded = _assemble(
+            resolved, model, tokenizer, device, (runner, runner.description), batching, architecture
+        )
+        loaded.exporting = True
+        return loaded
+    made = make_runner(model, architecture, resolved.source, resolved.revision, choice)
+    return _assemble(resolved, model, tokenizer, device, made, batching, architecture)
 
-    runner, backend = make_runner(model, architecture, resolved.source, resolved.revision, choice)
+
+def _assemble(
+    resolved: ResolvedSlot,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    device: torch.device,
+    made: tuple[Runner, str],
+    batching: bool,
+    architecture: str,
+) -> LoadedModel:
+    """The loaded model around its runner and micro-batcher."""
+    runner, backend = made
+    labels = _labels(model, resolved) if architecture != config.ENCODER else []
     log.info("%s (%s) runs on %s", resolved.name, architecture, backend)
     batcher = MicroBatcher(
         runner,
@@ -186,7 +241,9 @@ def load_checkpoint(
         max_rows=2 if architecture == "masked-lm" else 8,  # vocabulary-wide outputs are big
         enabled=batching,
     )
-    loaded = LoadedModel(
+    if not getattr(runner, "uses_torch_model", True):
+        model.to("meta")  # ONNX Runtime holds the weights: free PyTorch's copy (config stays)
+    return LoadedModel(
         resolved=resolved,
         model=model,
         tokenizer=tokenizer,
@@ -198,10 +255,26 @@ def load_checkpoint(
         backend=backend,
         architecture=architecture,
     )
-    if not getattr(runner, "uses_torch_model", True):
-        # ONNX Runtime holds the weights now: free PyTorch's copy (config and tokenizer stay).
-        # The token pipeline is built first; we only use its postprocess, which needs no weights.
-        if architecture == "token-classification":
-            loaded.token_pipeline()
-        model.to("meta")
-    return loaded
+
+
+def finish_export(loaded: LoadedModel, choice: BackendChoice) -> LoadedModel:
+    """Export (in a low-priority child) and check a model that :func:`load_checkpoint` left
+    ``exporting``, then switch its micro-batcher to ONNX Runtime. The returned model replaces
+    ``loaded`` (same tokenizer and batcher, no weights); ``loaded`` itself is left as it was, so
+    whoever still holds it (a running explanation) keeps its weights until it lets go. When the
+    export fails the slot stays on PyTorch, saying why."""
+    from .backends import fallback_runner, onnx_runner
+
+    source = loaded.resolved.source
+    try:
+        runner, backend = onnx_runner(
+            loaded.model, loaded.architecture, source, loaded.resolved.revision, choice, nice=BACKGROUND_NICE
+        )
+    except Exception as error:  # noqa: BLE001 - any failure means: stay on PyTorch
+        runner = fallback_runner(loaded.model, loaded.architecture, source, error)
+        loaded.batcher.swap(runner)
+        return dataclasses.replace(loaded, backend=runner.description, exporting=False)
+    loaded.batcher.swap(runner)
+    log.info("%s (%s) switched to %s", loaded.resolved.name, loaded.architecture, backend)
+    model = meta_model(loaded.architecture, loaded.model.config)
+    return dataclasses.replace(loaded, model=model, backend=backend, exporting=False, _pipeline=None)

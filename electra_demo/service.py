@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,8 +26,9 @@ from .config import BackendChoice, ResolvedSlot
 from .finetune import is_model_id
 from .finetune.store import Store
 from .lazy import lazy_module
-from .models import LoadedModel, ModelUnavailable, load_checkpoint, marked_random, pick_device
+from .models import LoadedModel, ModelUnavailable, finish_export, load_checkpoint, marked_random, pick_device
 from .tasks import answer, classify, corrupt, detect, embed, explain, tag
+from .warmup import Background, Job
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +46,15 @@ def _task(run: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(run)
     def method(self: ModelService, *args: Any, **kwargs: Any) -> R:
-        return run(self, *args, **kwargs)
+        with self._requests_lock:
+            self._requests += 1
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            with self._requests_lock:
+                self._requests -= 1
+            if self.background is not None:
+                self.background.nudge()  # the warm-up waits for the server to be idle
 
     return method
 
@@ -70,6 +79,9 @@ class ModelService:
         self._loading: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._requests = 0  # tasks running now (the background work yields to them)
+        self._requests_lock = threading.Lock()
+        self.background: Background | None = None  # start-up work, once the server starts it
         self.backend_choice = BackendChoice.from_environ(os.environ if environ is None else environ)
         # ZeroGPU lends the GPU to the request's own thread: no batching worker there
         self.batching = not os.environ.get("SPACES_ZERO_GPU")
@@ -129,14 +141,45 @@ class ModelService:
     def is_loaded(self, name: str) -> bool:
         return name in self._models
 
+    # ---- background start-up work ----------------------------------------------------------------
+    def start_background(self, preload: Sequence[str] = ()) -> Background:
+        """Start the server's background work (once): load ``preload``'s slots in order, and from
+        now on serve a slot from PyTorch while its ONNX export runs, then switch to ONNX Runtime
+        (see :mod:`electra_demo.warmup`). A service that never starts it (scripts, most tests)
+        loads and exports on first use, as before."""
+        with self._locks_lock:
+            if self.background is None:
+                busy = lambda: self._requests > 0  # noqa: E731
+                self.background = Background(self._background_job, busy, preload).start()
+                log.info("warm-up: %s", ", ".join(preload) if preload else "off (ELECTRA_DEMO_PRELOAD=0)")
+        return self.background
+
+    def _background_job(self, job: Job) -> None:
+        if job.kind == "load":
+            self._load_once(job.key, job.key, None)
+            return
+        loaded = self._models.get(job.key)
+        if loaded is None or not loaded.exporting:
+            return
+        done = finish_export(loaded, self.backend_choice)
+        with self._locks_lock:
+            if self._models.get(job.key) is loaded:
+                self._models[job.key] = done
+
+    def _asked_for(self, key: str) -> None:
+        if self.background is not None:
+            self.background.prioritise(key)
+
     # ---- loading -------------------------------------------------------------------------------
     def load(self, name: str) -> LoadedModel:
         """Slot ``name``'s model, loaded on first use (once, under the slot's lock)."""
+        self._asked_for(name)
         return self._load_once(name, name, None)
 
     def load_encoder(self, name: str) -> LoadedModel:
         """Slot ``name``'s encoder alone (its head left out), for embeddings; its
         ``batcher.run`` gives ``{"last_hidden_state": [tokens, hidden]}`` per row."""
+        self._asked_for(f"{name}:encoder")
         return self._load_once(f"{name}:encoder", name, config.ENCODER)
 
     def load_torch(self, name: str) -> LoadedModel:
@@ -199,6 +242,8 @@ class ModelService:
                     loaded.resolved = dataclasses.replace(resolved, source=name)
                 self._models[key] = loaded
                 log.info("loaded %s from %s on %s", key, resolved.source, self.device)
+                if loaded.exporting and self.background is not None:
+                    self.background.add_export(key)  # PyTorch serves it until the export is done
         return loaded
 
     def _load_checkpoint(
@@ -209,7 +254,8 @@ class ModelService:
         choice = self.backend_choice
         if backend is not None:
             choice = dataclasses.replace(choice, backend=backend)
-        return load_checkpoint(resolved, self.device, choice, self.batching, architecture)
+        defer = self.background is not None  # the server's: export in the background
+        return load_checkpoint(resolved, self.device, choice, self.batching, architecture, defer)
 
     # ---- model cards ----------------------------------------------------------------------------
     def card(self, name: str) -> dict[str, Any]:

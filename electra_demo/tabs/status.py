@@ -1,4 +1,5 @@
-"""The model-status panel: every slot, loaded, loading or failed; refreshed on demand and after runs."""
+"""The model-status panel: every slot, loaded, loading or failed; refreshed on demand, after runs
+and, while the server's warm-up loads and exports in the background, as each slot's state changes."""
 
 from __future__ import annotations
 
@@ -21,14 +22,33 @@ class StatusPanel:
         listener(self.text, None, self.view, api_visibility="private", queue=False)
 
 
+WATCH_S = 1.0  # how often an open page looks again while the warm-up runs
+
+
+def settled(service: ModelService) -> bool:
+    """Nothing is changing: no background work waiting or running, no slot loading."""
+    background = service.background
+    busy = background is not None and not background.idle()
+    return not busy and "loading" not in service.status().values()
+
+
 def build(service: ModelService) -> StatusPanel:
     def status_panel() -> str:
         table = rendering.status_table({name: service.card(name) for name in config.REGISTRY})
         memory = {key: (m.backend, m.weight_bytes) for key, m in service.loaded_models().items()}
         extra = rendering.loaded_table(memory)
-        return table + ("\n\n" + extra if extra else "")
+        warmup = service.background.describe() if service.background is not None else ""
+        return (warmup + "\n\n" if warmup else "") + table + ("\n\n" + extra if extra else "")
+
+    def watch() -> tuple[str, gr.Timer]:
+        """The panel while the warm-up runs; the timer stops once everything has settled."""
+        return status_panel(), gr.Timer(active=not settled(service))
 
     with gr.Accordion("Models: loaded, loading or failed", open=False):
         panel = StatusPanel(gr.Markdown(status_panel(), elem_id="model-status"), status_panel)
         panel.refresh_on(gr.Button("Refresh", size="sm").click)
+        timer = gr.Timer(WATCH_S)
+        timer.tick(
+            watch, None, [panel.view, timer], api_visibility="private", queue=False, show_progress="hidden"
+        )
     return panel

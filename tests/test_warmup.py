@@ -1,0 +1,162 @@
+"""The server's background warm-up (ELECTRA_DEMO_PRELOAD) and background ONNX exports, driven over
+HTTP against app.py's server: the default tab's slot first, then page order; a request for a later
+slot jumps the queue and never waits on another slot's load; a slot served by PyTorch during its
+export answers as it does after the switch to ONNX Runtime."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+import pytest
+
+from electra_demo import backends, config
+from electra_demo.service import ModelService
+from electra_demo.warmup import Background, Job
+from tests.v1_helpers import assert_close
+
+WAIT_S = 120  # generous: only an event that never comes fails
+DETECT = {"input": "The chef cooked the meal in the kitchen."}
+ANSWER = {"input": {"question": "Who cooked?", "context": "The chef cooked the meal."}, "top_k": 2}
+
+
+@contextlib.contextmanager
+def app_server(environ: Mapping[str, str], prepare=None) -> Iterator[tuple[str, ModelService]]:
+    """app.py's server (page, /v1 API and the background warm-up) on a free port."""
+    import app
+
+    server = app.create_server({"ELECTRA_DEMO_RATE_LIMIT": "0", **environ})
+    if prepare is not None:
+        prepare(server.service)
+    server.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield server.demo.local_url.rstrip("/"), server.service
+    finally:
+        server.demo.close()
+        if server.service.background is not None:
+            server.service.background.stop()
+
+
+def post(url: str, path: str, body: dict) -> dict:
+    reply = httpx.post(url + path, json=body, timeout=WAIT_S)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_preload_setting():
+    assert config.preload_slots({}) == tuple(config.REGISTRY)
+    assert config.preload_slots({"ELECTRA_DEMO_PRELOAD": "0"}) == ()
+    assert config.preload_slots({"ELECTRA_DEMO_PRELOAD": "qa, discriminator"}) == ("discriminator", "qa")
+    with pytest.raises(ValueError, match="ELECTRA_DEMO_PRELOAD must be 1, 0 or a comma-separated"):
+        config.preload_slots({"ELECTRA_DEMO_PRELOAD": "discriminator,gpt"})
+
+
+def test_preload_off_loads_nothing_before_a_request(tiny_env, tmp_path):
+    environ = {**tiny_env, "ELECTRA_DEMO_PRELOAD": "0", "ELECTRA_DEMO_BACKEND": "torch"}
+    with app_server(environ) as (url, service):
+        assert httpx.get(url + "/", timeout=WAIT_S).status_code == 200  # the page serves at once
+        health = httpx.get(url + "/health", timeout=WAIT_S).json()
+        assert set(health["models"].values()) == {"not loaded"}
+        assert service.background is not None and service.background.idle()
+        assert service.background.done == []
+        post(url, "/v1/detect", DETECT)
+        assert httpx.get(url + "/health", timeout=WAIT_S).json()["loaded"] == ["discriminator"]
+
+
+def test_default_slot_first_then_page_order_and_a_request_jumps_the_queue(tiny_env):
+    """The warm-up's first load is held until the test lets it go: meanwhile a request for the
+    last slot (qa) loads it and answers, and the warm-up then loads the rest in page order."""
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def prepare(service: ModelService) -> None:
+        original = service._load_checkpoint
+
+        def held(resolved, *args, **kwargs):
+            order.append(resolved.name)
+            if resolved.name == "discriminator":
+                started.set()
+                assert release.wait(WAIT_S), "never released"
+            return original(resolved, *args, **kwargs)
+
+        service._load_checkpoint = held
+
+    environ = {**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"}  # every slot (the default)
+    try:
+        with app_server(environ, prepare) as (url, service):
+            assert started.wait(WAIT_S)
+            answer = post(url, "/v1/answer", ANSWER)  # never waits on the discriminator's load
+            assert answer["data"][0]["answers"]
+            assert order == ["discriminator", "qa"]
+            assert service.status()["discriminator"] == "loading"
+            release.set()
+            assert service.background.wait_idle(WAIT_S)
+            assert order == ["discriminator", "qa", "generator", "sentiment", "emotion", "nli", "ner"]
+            # qa's own job moved to the front when it was asked for (it found qa loaded)
+            assert [job.key for job in service.background.done] == [*order[:2], *order[2:]]
+            assert set(service.status().values()) == {"loaded"}
+    finally:
+        release.set()
+
+
+def test_a_request_moves_its_export_to_the_front():
+    ran: list[Job] = []
+    hold, running = threading.Event(), threading.Event()
+
+    def run(job: Job) -> None:
+        running.set()
+        assert hold.wait(WAIT_S)
+        ran.append(job)
+
+    background = Background(run, busy=lambda: False, preload=["discriminator"]).start()
+    try:
+        assert running.wait(WAIT_S)  # the load runs; three exports wait behind it
+        for key in ("generator", "sentiment", "qa"):
+            background.add_export(key)
+        background.prioritise("qa")
+        assert [job.key for job in background.waiting()] == ["qa", "generator", "sentiment"]
+        assert "now loading discriminator" in background.describe()
+        assert "ONNX exports waiting: qa, generator, sentiment" in background.describe()
+        hold.set()
+        assert background.wait_idle(WAIT_S)
+        assert [job.key for job in ran] == ["discriminator", "qa", "generator", "sentiment"]
+        assert background.describe() == ""
+    finally:
+        hold.set()
+        background.stop()
+
+
+def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
+    tiny_env, tmp_path: Path, monkeypatch
+):
+    exporting, release = threading.Event(), threading.Event()
+    real_export = backends.export_onnx
+
+    def held_export(*args, **kwargs):
+        exporting.set()
+        assert release.wait(WAIT_S), "never released"
+        assert kwargs.get("nice", 0) > 0  # a background export runs at a low CPU priority
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "export_onnx", held_export)
+    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_PRELOAD": "0"}
+    try:
+        with app_server(environ) as (url, service):
+            before = post(url, "/v1/detect", DETECT)  # answered while the export is held
+            assert exporting.wait(WAIT_S)
+            assert "serving while the ONNX export runs" in service.card("discriminator")["backend"]
+            assert service.load("discriminator").has_torch_weights
+            release.set()
+            assert service.background.wait_idle(WAIT_S)
+            backend = service.card("discriminator")["backend"]
+            assert backend.startswith("ONNX Runtime CPU fp32") and "exported now" in backend
+            served = service.load("discriminator")
+            assert not served.has_torch_weights and not served.exporting
+            after = post(url, "/v1/detect", DETECT)
+            assert_close(after["data"], before["data"], tol=1e-5)
+            assert len(list(tmp_path.glob("*/check.json"))) == 1  # the check is recorded
+    finally:
+        release.set()
