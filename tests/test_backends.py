@@ -149,37 +149,59 @@ def test_run_rows_cuts_each_row_back_to_its_length():
     assert [o["logits"].tolist() for o in outputs] == [[10, 20, 31], [40], [51, 61]]
 
 
-def test_micro_batcher_merges_concurrent_callers_and_keeps_answers_apart():
-    calls = []
+def held_batcher(model, waiting: int, **kwargs) -> tuple[MicroBatcher, list[int], threading.Event]:
+    """A batcher whose first model call waits until ``waiting`` more requests are queued behind it
+    (waiting on that event, not on the clock), so those must ride together in the next call.
+    Returns the batcher, the rows of each model call, and an event set once the first call runs."""
+    calls: list[int] = []
+    first = threading.Event()
+    batcher: MicroBatcher
 
-    def slow(inputs):
+    def held(inputs):
         calls.append(inputs["input_ids"].shape[0])
-        time.sleep(0.05)
-        return echo(inputs)
+        if len(calls) == 1:
+            first.set()
+            deadline = time.monotonic() + 120  # a bound reached only if the callers never come
+            while len(batcher._pending) < waiting:
+                assert time.monotonic() < deadline, "the other requests never reached the batcher"
+                time.sleep(0.005)
+        return model(inputs)
 
-    batcher = MicroBatcher(slow, per_token=True, max_rows=16)
+    batcher = MicroBatcher(held, **kwargs)
+    return batcher, calls, first
+
+
+def run_together(caller, first_key, other_keys, first: threading.Event) -> None:
+    """``caller(first_key)`` and, once its model call runs, the others side by side."""
+    threads = [threading.Thread(target=caller, args=(first_key,))]
+    threads[0].start()
+    assert first.wait(120), "the first request never reached the model"
+    threads += [threading.Thread(target=caller, args=(k,)) for k in other_keys]
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_micro_batcher_merges_concurrent_callers_and_keeps_answers_apart():
+    batcher, calls, first = held_batcher(echo, waiting=7, per_token=True, max_rows=16)
     results = {}
 
     def caller(k):
         results[k] = batcher.run([([k, k + 1], [0, 0])])[0]["logits"].tolist()
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(1, 9)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(caller, 1, range(2, 9), first)
     assert results == {k: [k * 10, (k + 1) * 10] for k in range(1, 9)}
-    assert len(calls) < 8 and max(calls) > 1  # some requests rode together
+    assert calls == [1, 7]  # the seven that arrived during the first call rode together
 
 
 def test_one_failing_request_fails_alone():
     def fragile(inputs):
-        time.sleep(0.02)
         if (inputs["input_ids"] == 666).any():
             raise RuntimeError("out of memory (simulated)")
         return echo(inputs)
 
-    batcher = MicroBatcher(fragile, per_token=True)
+    batcher, calls, first = held_batcher(fragile, waiting=3, per_token=True)
     outcomes = {}
 
     def caller(k):
@@ -188,12 +210,9 @@ def test_one_failing_request_fails_alone():
         except RuntimeError as error:
             outcomes[k] = str(error)
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in (1, 2, 666, 3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(caller, 1, (2, 666, 3), first)
     assert outcomes == {1: [10], 2: [20], 3: [30], 666: "out of memory (simulated)"}
+    assert calls[:2] == [1, 3]  # the bad row was in a batch with two good ones, then each alone
 
 
 def test_concurrent_requests_get_what_they_would_get_alone(service):
