@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-RUN_TIMEOUT = 60_000  # a first run loads (and converts) its model
+RUN_TIMEOUT = 120_000  # a first run loads (and converts) its model
 REVIEWS = ["A lovely film, I would see it again.", "", "Café, crème brûlée and a naïve plot."]
 LINES = [
     "The chef cooked the meal in the kitchen.",

@@ -38,6 +38,7 @@ def test_unreachable_hub_fails_fast_with_the_hint(tmp_path):
     script = textwrap.dedent(
         """
         import time
+        import torch, transformers  # imported first: the clock measures the Hub, not the imports
         from electra_demo.service import ModelService, ModelUnavailable
         start = time.monotonic()
         try:
@@ -55,7 +56,8 @@ def test_unreachable_hub_fails_fast_with_the_hint(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     elapsed = float(run.stdout.split("ELAPSED", 1)[1].split()[0])
-    assert elapsed < 10, (elapsed, time.monotonic() - started)
+    # huggingface_hub's own retries take ~50 s; without them this is ~1 s even on a busy machine
+    assert elapsed < 30, (elapsed, time.monotonic() - started)
     message = run.stdout.split("MESSAGE", 1)[1]
     assert "discriminator" in message and "ELECTRA_DEMO_DISCRIMINATOR" in message
     assert "make run-tiny" in message and "cannot be reached" in message

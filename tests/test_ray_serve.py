@@ -193,18 +193,29 @@ def _outside(ip: str) -> bool:
 def test_no_ray_process_talks_outside_loopback(served: Served):
     stop = threading.Event()
 
+    answered = [0]
+
     def stream() -> None:
         with httpx.Client() as client:
             while not stop.is_set():
                 post(client, served.url, "/v1/detect", {"input": TEXTS})
+                answered[0] += 1
+
+    def flowing(more_than: int) -> int:
+        """Wait until requests are answered past ``more_than`` (they flow); how many now."""
+        deadline = time.monotonic() + 120
+        while answered[0] <= more_than + 2:
+            assert time.monotonic() < deadline, "requests stopped being answered"
+            time.sleep(0.05)
+        return answered[0]
 
     threads = [threading.Thread(target=stream) for _ in range(3)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.0)
-        outside, listening, checked = [], [], 0
+        outside, listening, checked, seen = [], [], 0, 0
         for _ in range(3):  # three looks while requests flow
+            seen = flowing(seen)
             for process in served.tree():
                 try:
                     connections = process.net_connections(kind="inet")
@@ -217,7 +228,6 @@ def test_no_ray_process_talks_outside_loopback(served: Served):
                         outside.append((name, c.laddr, c.raddr, c.status))
                     if c.status == psutil.CONN_LISTEN and _outside(c.laddr.ip):
                         listening.append((name, c.laddr.ip))
-            time.sleep(0.5)
     finally:
         stop.set()
         for thread in threads:
@@ -258,10 +268,21 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
     threads = [threading.Thread(target=stream) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    try:
-        time.sleep(2.0)
+
+    def answered_by(since: float) -> collections.Counter[str]:
         with lock:
-            before = {replica for _, status, replica in results if status == 200}
+            return collections.Counter(r for t, s, r in results if s == 200 and r and t > since)
+
+    def wait_until(condition, what: str) -> None:
+        deadline = time.monotonic() + 120  # a bound reached only when it never happens
+        while not condition():
+            assert time.monotonic() < deadline, f"{what} within 120 s: {results[-5:]}"
+            time.sleep(0.1)
+
+    try:
+        # both replicas have answered (the router spreads the streams), whatever the machine's load
+        wait_until(lambda: len(answered_by(0.0)) == 2, "both replicas did not answer")
+        before = set(answered_by(0.0))
         victim = served.replicas()[0]
         killed_at = time.monotonic()
         victim.kill()
@@ -273,7 +294,11 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
                 break
             time.sleep(0.25)
         replaced_at = time.monotonic()
-        time.sleep(3.0)  # and it keeps answering beside the survivor
+        # and it keeps answering beside the survivor: a few answers from each after the replacement
+        wait_until(
+            lambda: len(answered_by(replaced_at)) == 2 and min(answered_by(replaced_at).values()) >= 3,
+            "the new replica and the survivor did not both answer",
+        )
     finally:
         stop.set()
         for thread in threads:

@@ -19,7 +19,7 @@ from electra_demo import config
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_MARKERS = ("root:x:0:0", "Hugging Face Spaces entry point", "def create_app", "ELECTRA_DEMO_")
 SOURCES = sorted([*(ROOT / "electra_demo").rglob("*.py"), ROOT / "app.py"])
-TIMEOUT = 15_000
+TIMEOUT = 60_000  # a bound on waiting for what must appear; a busy machine is slow, not wrong
 
 
 # ---- (a) no remote code, safetensors only -------------------------------------------------------
