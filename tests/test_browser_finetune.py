@@ -4,6 +4,7 @@ model, use it in the Classify tab (which nobody else's list shows), and cancel a
 
 from __future__ import annotations
 
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-RUN_TIMEOUT = 90_000  # the training process starts (imports torch and transformers), then trains
+RUN_TIMEOUT = 180_000  # the training process starts (imports torch and transformers), then trains
 
 
 def open_finetune(page, url: str) -> None:
@@ -46,7 +47,25 @@ def fill_settings(page, settings: dict) -> None:
     set_number(page, "finetune-max-length", settings["max_length"])
 
 
-def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path):
+@pytest.fixture
+def cancel_pressed(monkeypatch) -> threading.Event:
+    """Set once the Cancel button's handler has run on the server."""
+    from electra_demo import cancels
+
+    pressed = threading.Event()
+    original = cancels.Cancels.cancel
+
+    def cancel(self, session):
+        try:
+            return original(self, session)
+        finally:
+            pressed.set()
+
+    monkeypatch.setattr(cancels.Cancels, "cancel", cancel)
+    return pressed
+
+
+def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path, cancel_pressed):
     path = write_csv(tmp_path / "cues.csv", cue_rows(800), header=("id", "text", "label"))
     rows = [(str(i), text, label) for i, (text, label) in enumerate(cue_rows(800))]
     write_csv(path, rows, header=("id", "text", "label"))
@@ -64,6 +83,11 @@ def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path):
     expect(page.locator("#finetune-loss canvas, #finetune-loss svg").first).to_be_visible(timeout=TIMEOUT)
     expect(status).to_contain_text("Trained", timeout=RUN_TIMEOUT)
     expect(status).to_contain_text("Held-out accuracy")
+    expect(error_toast(page)).to_have_count(0)
+    # Cancel after the run finished: the result stands, no error
+    page.locator("#finetune-cancel").click()
+    assert cancel_pressed.wait(60), "the Cancel button's handler never ran"
+    expect(status).to_contain_text("Trained")
     expect(error_toast(page)).to_have_count(0)
     model_id = status.locator("code").first.inner_text()
     assert model_id.startswith("ft-")
@@ -120,12 +144,44 @@ def test_the_cancel_button_stops_the_run_within_5_seconds(page, app_url, tmp_pat
     page.locator("#finetune-run").click()
     status = page.locator("#finetune-status")
     expect(status).to_contain_text("Starting the training process", timeout=TIMEOUT)
-    deadline = time.monotonic() + 5
-    while not workers() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60  # the child is started right after: a bound, not a wait
+    while not workers():
+        assert time.monotonic() < deadline, "no training child was started"
         time.sleep(0.05)
     assert len(workers()) == 1
     page.locator("#finetune-cancel").click()
-    expect(status).to_contain_text("Cancelled", timeout=5_000)
+    # calm, whatever the timing (the 5-second bound is the mechanism's, tested in test_finetune_queue)
+    expect(status).to_contain_text("Cancelled", timeout=TIMEOUT)
+    expect(error_toast(page)).to_have_count(0)
     expect(status).to_contain_text("no model was kept")
     expect(page.locator("#finetune-download a[data-testid='download-link']")).to_have_count(0)
+    assert workers() == []
+
+
+def test_cancel_while_the_file_is_read_ends_cancelled(page, app_url, tmp_path, cancel_pressed, monkeypatch):
+    """Cancel pressed before the run is even queued (the server still reads the file): the run
+    ends "cancelled" at once, no training child starts, no error."""
+    from electra_demo.finetune import jobs
+
+    reading = threading.Event()
+    make_plan = jobs.make_plan
+
+    def slow_read(*args, **kwargs):
+        reading.set()
+        assert cancel_pressed.wait(120), "Cancel never came"
+        return make_plan(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "make_plan", slow_read)
+    path = write_csv(tmp_path / "cues.csv", cue_rows(200), header=("text", "label"))
+    open_finetune(page, app_url)
+    upload(page, path)
+    expect(page.locator("#finetune-info")).to_contain_text("200 rows", timeout=TIMEOUT)
+    fill_settings(page, CUE_SETTINGS)
+    page.locator("#finetune-run").click()
+    assert reading.wait(120), "the run's file was never read"
+    page.locator("#finetune-cancel").click()
+    status = page.locator("#finetune-status")
+    expect(status).to_contain_text("Cancelled", timeout=TIMEOUT)
+    expect(status).to_contain_text("no model was kept")
+    expect(error_toast(page)).to_have_count(0)
     assert workers() == []

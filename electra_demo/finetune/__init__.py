@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MODEL_ID = re.compile(r"ft-[0-9a-f]{12,}")  # "ft-" and at least 12 random hex characters
+MODEL_ID = re.compile(r"(?:ft|ad)-[0-9a-f]{12,}")  # "ft-" (or "ad-") and 12+ random hex characters
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Kind:
     architecture: str  # config.AUTO_CLASSES key of its checkpoint
     noun: str  # what such a model is called in messages ("a fine-tuned <noun>")
     used_by: str  # where it can be used, for messages
+    prefix: str = "ft-"  # its store id's prefix
 
 
 KINDS: dict[str, Kind] = {
@@ -60,6 +61,14 @@ KINDS: dict[str, Kind] = {
             "question-answering",
             "reader (question answering)",
             "/answer, /batch (answer), /explain (qa), /v1/answer and /v1/embeddings",
+        ),
+        Kind(  # the Adapt tab (electra_demo.adapt): a discriminator, its generator in generator/
+            "adapt",
+            "electra_demo.adapt.worker",
+            "pretraining",
+            "adapted discriminator (ELECTRA's pre-training continued on your texts)",
+            "/detect, /corrupt, /v1/detect, /v1/embeddings and as the base of a Fine-tune run",
+            prefix="ad-",
         ),
     )
 }

@@ -153,7 +153,7 @@ class Child:
         if kind == "training":
             run._changed(state="training", max_steps=int(event["max_steps"]))
         elif kind == "progress":
-            entry = {k: event[k] for k in ("step", "epoch", "loss")}
+            entry = {k: event[k] for k in ("step", "epoch", "loss", "mlm_loss", "rtd_loss") if k in event}
             run.history.append(entry)
             progress = {**entry, "elapsed": event["elapsed"], "remaining": event["remaining"]}
             run._changed(progress=progress, max_steps=int(event["max_steps"]))

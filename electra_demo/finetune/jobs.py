@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from ..config import ResolvedSlot
 from ..processing import InputError
-from . import data
+from . import KINDS, data
 from .child import CANCEL_GRACE, Child
 from .data import Examples, Limits, Settings
 from .store import Store, new_model_id
@@ -146,7 +146,7 @@ class Run:
         self.plan = plan
         self.owner = owner
         self.manager = manager
-        self.model_id = new_model_id()
+        self.model_id = new_model_id(KINDS[plan.task].prefix)
         self.state = "queued"  # queued, starting, training, evaluating, saving, finished
         self.version = 0  # bumped on every change, for followers
         self.max_steps = 0

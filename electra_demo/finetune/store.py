@@ -43,9 +43,11 @@ class UnknownModel(InputError):
 
     def __init__(self, model_id: object):
         shown = model_id if is_model_id(model_id) and len(str(model_id)) <= 40 else "that id"
+        adapted = isinstance(model_id, str) and model_id.startswith("ad-")
+        what, tab = ("adapted", "Adapt") if adapted else ("fine-tuned", "Fine-tune")
         super().__init__(
-            f"Unknown or expired model id {shown}: fine-tuned models are kept for a limited time (and "
-            f"only a few at once); train it again in the Fine-tune tab."
+            f"Unknown or expired model id {shown}: {what} models are kept for a limited time (and "
+            f"only a few at once); train it again in the {tab} tab."
         )
 
 
@@ -125,8 +127,8 @@ def _know(meta: Meta | None, model_id: str) -> None:
             _KNOWN[model_id] = meta.slot()
 
 
-def new_model_id() -> str:
-    return "ft-" + secrets.token_hex(8)
+def new_model_id(prefix: str = "ft-") -> str:
+    return prefix + secrets.token_hex(8)
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -224,12 +226,13 @@ class Store:
             self._used[meta.model_id] = self.clock()
         return meta
 
-    def resolve(self, model_id: object) -> ResolvedSlot:
-        """Where the service loads the model from (a local directory), as for a registry slot."""
+    def resolve(self, model_id: object, part: str = "") -> ResolvedSlot:
+        """Where the service loads the model from (a local directory), as for a registry slot;
+        ``part``: a sub-folder of its checkpoint (an adapted model's ``generator``)."""
         meta = self.touch(model_id)
         return ResolvedSlot(
             slot=meta.slot(),
-            source=str(self.checkpoint(meta.model_id)),
+            source=str(self.checkpoint(meta.model_id) / part),
             revision=None,
             overridden=False,
             local=True,
@@ -276,7 +279,8 @@ class Store:
         if not self.root.is_dir():
             return
         stale = self.clock() - 3600
-        for folder in [*(self.root / STAGING).glob("ft-*"), *self.root.glob("ft-*")]:
+        folders = [f for d in (self.root / STAGING, self.root) for p in ("ft-*", "ad-*") for f in d.glob(p)]
+        for folder in folders:
             if folder.is_dir() and folder.stat().st_mtime < stale and not (folder / META).is_file():
                 shutil.rmtree(folder, ignore_errors=True)
         for folder in sorted(self.root.iterdir()):

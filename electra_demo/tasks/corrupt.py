@@ -103,22 +103,26 @@ def sample(generator: LoadedModel, words: Plan, seed: int) -> dict[int, list[int
         for i in words.groups[w]:
             masked[i] = generator.tokenizer.mask_token_id
     sampler = torch.Generator().manual_seed(seed)
-    banned = torch.tensor(generator.special_ids)
     samples: dict[int, list[int]] = {}
     # vocabulary-wide logits are big (30,522 floats a token): sample a bounded group of
     # words at a time, in order, so memory stays flat and the seed gives the same draws
     for group in word_chunks(words.chosen, words.groups, SAMPLE_CHUNK_TOKENS):
         logits = token_logits(generator, masked, [i for w in group for i in words.groups[w]])
         for w in group:
-            sampled = []
-            for i in words.groups[w]:
-                scores = torch.from_numpy(logits[i].copy())
-                scores[banned[banned < scores.numel()]] = float("-inf")
-                probs = torch.softmax(scores, dim=-1)
-                sampled.append(int(torch.multinomial(probs, 1, generator=sampler)))
-            samples[w] = sampled
+            rows = [torch.from_numpy(logits[i].copy())[None] for i in words.groups[w]]
+            samples[w] = [int(draw(row, generator.special_ids, sampler)[0]) for row in rows]
         del logits
     return samples
+
+
+def draw(logits: torch.Tensor, banned: Sequence[int], sampler: torch.Generator) -> torch.Tensor:
+    """One token a row of ``logits`` (``[rows, vocabulary]``), sampled from the generator's
+    softmax (temperature 1) with the special tokens banned: ELECTRA's replacements. The Adapt
+    tab's training samples with this too; ``sampler`` is on the logits' device."""
+    scores = logits.detach().float().clone()
+    ids = torch.as_tensor(list(banned), dtype=torch.long, device=scores.device)
+    scores[:, ids[ids < scores.shape[-1]]] = float("-inf")
+    return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=sampler).squeeze(-1)
 
 
 def edits(generator: LoadedModel, text: str, words: Plan, samples: dict[int, list[int]]):

@@ -1,0 +1,28 @@
+"""Adapt: continue ELECTRA's own pre-training (replaced-token detection) on a visitor's texts.
+
+- :mod:`.data` (pure): read the upload (TXT, CSV/TSV, JSONL), pick the text column, check the
+  limits and settings, hold texts out.
+- :mod:`.objective`: ELECTRA's objective on tensors (masking, the generator's MLM loss and sampled
+  replacements, the discriminator's loss with weight 50, tied embeddings).
+- :mod:`.evaluate`: the held-out texts corrupted once by the original generator, and the figures
+  (replaced-token ROC AUC and F1, generator MLM accuracy) before and after.
+- :mod:`.worker`: the training child (``python -m electra_demo.adapt.worker SPEC.json``), on the
+  Fine-tune machinery (:mod:`electra_demo.finetune.jobs`: queue, cancel, time limit, store).
+- :mod:`.plan`: a checked request as a training run; :mod:`.card`, :mod:`.views`: the model card
+  and what the tab shows.
+
+Adapted models live in the Fine-tune store under ``ad-<hex>`` ids: the discriminator at the
+checkpoint's top, its generator in ``generator/``.
+"""
+
+from __future__ import annotations
+
+from ..finetune import is_model_id
+
+PREFIX = "ad-"
+GENERATOR = "generator"  # the generator's sub-folder of an adapted checkpoint
+
+
+def is_adapted(name: object) -> bool:
+    """Whether ``name`` has the shape of an adapted model's id (it may still be unknown)."""
+    return isinstance(name, str) and name.startswith(PREFIX) and is_model_id(name)

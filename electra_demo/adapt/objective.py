@@ -1,0 +1,135 @@
+"""ELECTRA's pre-training objective on tensors: mask, the generator's MLM loss, its sampled
+replacements, the discriminator's replaced-token loss (Clark et al., ICLR 2020, sections 2 and 3).
+
+- :func:`encode` tokenizes texts once (special tokens added, cut at ``max_length``);
+  :func:`pad` makes a batch of them.
+- :func:`choose_masks`: ``fraction`` of each text's non-special tokens, chosen as Corrupt &
+  detect chooses words (:func:`electra_demo.processing.choose_words`, at least one), by a seed.
+- :func:`losses`: the generator sees the masked text and is scored by MLM cross-entropy on the
+  masked positions; its replacements are sampled from its softmax exactly as Corrupt & detect
+  samples (:func:`electra_demo.tasks.corrupt.draw`, no gradient through the sample); the
+  discriminator is scored by transformers' ``ElectraForPreTraining`` loss (binary cross-entropy on
+  every non-padding token, a sample equal to the original counting as original); the total is
+  ``mlm + 50 * rtd`` (the paper's lambda).
+- :func:`tie_embeddings`: the generator shares the discriminator's embeddings (token, position,
+  token type and their LayerNorm), and its output layer stays tied to them (section 3.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..lazy import lazy_module
+from ..processing import choose_words
+from ..tasks.corrupt import draw
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy_module("torch")
+
+RTD_WEIGHT = 50.0  # lambda: the discriminator's loss weight in the paper
+
+
+@dataclass
+class Batch:
+    """Padded token ids of a few texts, and which positions are special tokens or padding."""
+
+    input_ids: torch.Tensor  # [rows, tokens]
+    attention_mask: torch.Tensor  # 1 on real tokens, 0 on padding
+    scored: torch.Tensor  # bool: real tokens that are not [CLS], [SEP] or another special token
+
+    def to(self, device: Any) -> Batch:
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.scored.to(device))
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Each text's ids with [CLS] and [SEP], cut at ``max_length`` tokens; a typed "[SEP]" is text."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, split_special_tokens=True)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int, special_ids: Sequence[int]) -> Batch:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[i, : len(row)] = 1
+    special = torch.isin(ids, torch.tensor(sorted(set(special_ids)), dtype=torch.long))
+    return Batch(ids, attention, attention.bool() & ~special)
+
+
+def choose_masks(batch: Batch, fraction: float, seeds: Sequence[int]) -> torch.Tensor:
+    """``fraction`` of each row's scored tokens (at least one), chosen by that row's seed."""
+    masked = torch.zeros_like(batch.scored)
+    for row, seed in enumerate(seeds):
+        candidates = batch.scored[row].nonzero().flatten().tolist()
+        masked[row, choose_words(candidates, fraction, seed)] = True
+    return masked
+
+
+def mask_seed(seed: int, step: int, row: int) -> int:
+    """A row's masking seed: the run's seed, the step and the row (held-out texts use step 0)."""
+    return (seed * 1_000_003 + step) * 1_000_003 + row
+
+
+def masked_input(batch: Batch, masked: torch.Tensor, mask_id: int) -> torch.Tensor:
+    return batch.input_ids.masked_fill(masked, mask_id)
+
+
+def replace(batch: Batch, masked: torch.Tensor, sampled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The corrupted ids and the discriminator's labels (1: differs from the original)."""
+    corrupted = batch.input_ids.clone()
+    corrupted[masked] = sampled
+    return corrupted, (corrupted != batch.input_ids).long()
+
+
+def losses(
+    generator: Any,
+    discriminator: Any,
+    batch: Batch,
+    masked: torch.Tensor,
+    mask_id: int,
+    banned: Sequence[int],
+    sampler: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(total, mlm, rtd)`` for one batch: the joint loss to minimise and its two parts."""
+    labels = batch.input_ids.masked_fill(~masked, -100)  # the MLM loss only on masked positions
+    out = generator(
+        input_ids=masked_input(batch, masked, mask_id), attention_mask=batch.attention_mask, labels=labels
+    )
+    with torch.no_grad():
+        sampled = draw(out.logits[masked], banned, sampler)
+    corrupted, replaced = replace(batch, masked, sampled)
+    detected = discriminator(input_ids=corrupted, attention_mask=batch.attention_mask, labels=replaced)
+    return out.loss + RTD_WEIGHT * detected.loss, out.loss, detected.loss
+
+
+def tie_embeddings(generator: Any, discriminator: Any) -> bool:
+    """Share the discriminator's embedding layer with the generator (the generator's output layer
+    follows); False, and nothing shared, when their shapes differ."""
+    own, shared = generator.electra.embeddings, discriminator.electra.embeddings
+    mine = {k: v.shape for k, v in own.state_dict().items()}
+    theirs = {k: v.shape for k, v in shared.state_dict().items()}
+    if mine != theirs:
+        return False
+    generator.electra.embeddings = shared
+    generator.generator_lm_head.weight = shared.word_embeddings.weight
+    return True
+
+
+def parameter_groups(models: Sequence[Any], weight_decay: float) -> list[dict[str, Any]]:
+    """Every trainable parameter once (shared ones too); no weight decay on biases and LayerNorm,
+    as in ELECTRA's and transformers' optimisers."""
+    seen: set[int] = set()
+    decay, plain = [], []
+    for model in models:
+        for name, parameter in model.named_parameters():
+            if id(parameter) in seen or not parameter.requires_grad:
+                continue
+            seen.add(id(parameter))
+            (plain if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
