@@ -6,6 +6,7 @@ export answers as it does after the switch to ONNX Runtime."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -40,6 +41,27 @@ def app_server(environ: Mapping[str, str], prepare=None) -> Iterator[tuple[str, 
             server.service.background.stop()
 
 
+def holding(name: str, release: threading.Event, started=None, order: list[str] | None = None):
+    """A ``prepare`` for :func:`app_server`: slot ``name``'s load waits for ``release`` (``started``
+    set when it begins); every load's slot is appended to ``order``."""
+
+    def prepare(service: ModelService) -> None:
+        original = service._load_checkpoint
+
+        def held(resolved, *args, **kwargs):
+            if order is not None:
+                order.append(resolved.name)
+            if resolved.name == name:
+                if started is not None:
+                    started.set()
+                assert release.wait(WAIT_S), "never released"
+            return original(resolved, *args, **kwargs)
+
+        service._load_checkpoint = held
+
+    return prepare
+
+
 def post(url: str, path: str, body: dict) -> dict:
     reply = httpx.post(url + path, json=body, timeout=WAIT_S)
     assert reply.status_code == 200, reply.text
@@ -71,19 +93,7 @@ def test_default_slot_first_then_page_order_and_a_request_jumps_the_queue(tiny_e
     last slot (qa) loads it and answers, and the warm-up then loads the rest in page order."""
     started, release = threading.Event(), threading.Event()
     order: list[str] = []
-
-    def prepare(service: ModelService) -> None:
-        original = service._load_checkpoint
-
-        def held(resolved, *args, **kwargs):
-            order.append(resolved.name)
-            if resolved.name == "discriminator":
-                started.set()
-                assert release.wait(WAIT_S), "never released"
-            return original(resolved, *args, **kwargs)
-
-        service._load_checkpoint = held
-
+    prepare = holding("discriminator", release, started, order)
     environ = {**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"}  # every slot (the default)
     try:
         with app_server(environ, prepare) as (url, service):
@@ -98,6 +108,32 @@ def test_default_slot_first_then_page_order_and_a_request_jumps_the_queue(tiny_e
             # qa's own job moved to the front when it was asked for (it found qa loaded)
             assert [job.key for job in service.background.done] == [*order[:2], *order[2:]]
             assert set(service.status().values()) == {"loaded"}
+    finally:
+        release.set()
+
+
+def test_the_status_panel_follows_the_warm_up(tiny_env, page):
+    """In Chromium: the panel shows the warm-up's work as it goes, without pressing Refresh."""
+    from playwright.sync_api import expect
+
+    release = threading.Event()
+    prepare = holding("discriminator", release)
+    environ = {**tiny_env, "ELECTRA_DEMO_BACKEND": "torch", "ELECTRA_DEMO_PRELOAD": "discriminator,sentiment"}
+    try:
+        with app_server(environ, prepare) as (url, _):
+            page.goto(url)
+            page.get_by_role("button", name="Models: loaded, loading or failed").click()
+            panel = page.locator("#model-status")
+            expect(panel).to_contain_text("Warm-up: now loading discriminator; to load next: sentiment.")
+            rows = panel.locator("table").first.locator("tr")
+            discriminator = rows.filter(has=page.locator("td", has_text=re.compile("^discriminator$")))
+            sentiment = rows.filter(has=page.locator("td", has_text=re.compile("^sentiment$")))
+            expect(discriminator).to_contain_text("⏳ loading")
+            expect(sentiment).to_contain_text("not loaded")
+            release.set()
+            expect(sentiment).to_contain_text("✅ loaded", timeout=WAIT_S * 1000)
+            expect(discriminator).to_contain_text("✅ loaded")
+            expect(panel).not_to_contain_text("Warm-up")
     finally:
         release.set()
 

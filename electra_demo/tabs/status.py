@@ -41,8 +41,10 @@ def build(service: ModelService) -> StatusPanel:
         return (warmup + "\n\n" if warmup else "") + table + ("\n\n" + extra if extra else "")
 
     def watch() -> tuple[str, gr.Timer]:
-        """The panel while the warm-up runs; the timer stops once everything has settled."""
-        return status_panel(), gr.Timer(active=not settled(service))
+        """The panel while the warm-up runs; the timer stops once everything has settled (asked
+        before the panel is drawn, so the last drawing shows the settled state)."""
+        done = settled(service)
+        return status_panel(), gr.Timer(active=not done)
 
     with gr.Accordion("Models: loaded, loading or failed", open=False):
         panel = StatusPanel(gr.Markdown(status_panel(), elem_id="model-status"), status_panel)
