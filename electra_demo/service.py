@@ -111,7 +111,7 @@ class ModelService:
 
     def unload(self, name: str) -> None:
         """Forget a model (a fine-tuned one that was removed) and its encoder and PyTorch copies."""
-        for key in (name, f"{name}:encoder", f"{name}:torch"):
+        for key in (name, f"{name}:encoder", f"{name}:torch", f"{name}:generator"):
             self._models.pop(key, None)
             self._errors.pop(key, None)
 
@@ -209,8 +209,15 @@ class ModelService:
             out[hidden.get(name, name) + sep + copy] = model
         return out
 
+    def load_generator(self, name: str) -> LoadedModel:
+        """An adapted model's own generator (``ad-...`` ids, the Adapt tab's: its checkpoint's
+        ``generator/``), loaded once; a registry slot's name is :meth:`load`."""
+        if not is_model_id(name):
+            return self.load(name)
+        return self._load_once(f"{name}:generator", name, "masked-lm", part="generator")
+
     def _load_once(
-        self, key: str, name: str, architecture: str | None, torch_only: bool = False
+        self, key: str, name: str, architecture: str | None, torch_only: bool = False, part: str = ""
     ) -> LoadedModel:
         finetuned = is_model_id(name)
         if finetuned:
@@ -218,7 +225,8 @@ class ModelService:
         loaded = self._models.get(key)
         if loaded is not None:
             return loaded
-        resolved = self.resolve(name)  # an unknown slot fails here, before any lock is made
+        # an unknown slot fails here, before any lock is made
+        resolved = self.finetuned.resolve(name, part) if part else self.resolve(name)
         with self._locks_lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:

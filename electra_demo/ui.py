@@ -16,7 +16,7 @@ from gradio.components import Component
 
 from . import config, links, rendering, tables
 from .service import ModelService
-from .tabs import batch, classify, corrupt, detect, explain, finetune, qa, status, tag
+from .tabs import adapt, batch, classify, corrupt, detect, explain, finetune, qa, status, tag
 from .tabs.common import BuiltTab, Tab, add_examples, add_link_controls, cache_examples_per_checkpoints
 
 TITLE = "ELECTRA: replaced-token detection, live"
@@ -42,6 +42,7 @@ TABS: tuple[Tab, ...] = (
     explain.TAB,
     batch.TAB,
     finetune.TAB,
+    adapt.TAB,
 )
 # What a deep link may name: the tabs with link parameters, by ``?tab=`` name.
 LINKS: dict[str, links.TabLink] = {tab.id: tab.link for tab in TABS if tab.link}

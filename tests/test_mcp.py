@@ -8,8 +8,8 @@ import pytest
 from electra_demo.ui import build_demo, configure_queue, launch_kwargs
 
 ENDPOINTS = {
-    "detect": ["text", "threshold"],
-    "corrupt": ["text", "fraction", "seed"],
+    "detect": ["text", "threshold", "model"],
+    "corrupt": ["text", "fraction", "seed", "model"],
     "classify": ["head", "text", "text_pair"],
     "tag": ["text", "aggregation"],
     "answer": [
@@ -45,6 +45,17 @@ ENDPOINTS = {
         "learning_rate",
         "batch_size",
         "max_length",
+        "eval_fraction",
+        "seed",
+    ],
+    "adapt": [
+        "file",
+        "text_column",
+        "steps",
+        "learning_rate",
+        "batch_size",
+        "max_length",
+        "mask_fraction",
         "eval_fraction",
         "seed",
     ],

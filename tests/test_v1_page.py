@@ -23,7 +23,17 @@ def url(service: ModelService):
 
 def test_mcp_tools_beside_the_api(url):
     tools = {tool["name"] for tool in httpx.get(url + "/gradio_api/mcp/schema", timeout=30).json()}
-    assert tools == {"detect", "corrupt", "classify", "tag", "answer", "explain", "batch", "finetune"}
+    assert tools == {
+        "detect",
+        "corrupt",
+        "classify",
+        "tag",
+        "answer",
+        "explain",
+        "batch",
+        "finetune",
+        "adapt",
+    }
     body = {
         "jsonrpc": "2.0",
         "id": 1,

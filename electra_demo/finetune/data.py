@@ -25,6 +25,7 @@ from typing import Any
 from .. import config, tables
 from ..processing import InputError, check_choice, check_int, check_seed
 from ..tables import Table, quote_name
+from . import KINDS, is_model_id
 
 FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson")
 MODES = ("full", "head")
@@ -252,7 +253,7 @@ def check_settings(
 ) -> Settings:
     """The settings, each checked with a message that names its range."""
     return Settings(
-        base=check_choice(base, bases, what="base model"),
+        base=str(base) if _adapted(base) else check_choice(base, bases, what="base model"),
         mode=check_choice(mode, MODES, what="mode"),
         epochs=check_int(_whole(epochs), *EPOCHS, what="number of epochs"),
         learning_rate=_check_float(learning_rate, *LEARNING_RATE, what="learning rate"),
@@ -261,6 +262,11 @@ def check_settings(
         eval_fraction=_check_float(eval_fraction, *EVAL_FRACTION, what="held-out fraction (eval_fraction)"),
         seed=check_seed(seed),
     )
+
+
+def _adapted(base: object) -> bool:
+    """An adapted model's id (the Adapt tab's ``ad-...``): a base too; the service says if it is gone."""
+    return is_model_id(base) and str(base).startswith(KINDS["adapt"].prefix)
 
 
 def _whole(value: object) -> object:

@@ -9,6 +9,7 @@ import gradio as gr
 from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
+from .detect import adapted_model_box
 
 EXAMPLES = [
     ["The chef cooked a delicious meal for the guests in the small kitchen.", 0.15, 0],
@@ -27,6 +28,7 @@ def endpoint(service: ModelService) -> Callable:
         text: str,
         fraction: float = config.DEFAULT_FRACTION,
         seed: int = config.DEFAULT_SEED,
+        model: str = "",
         progress=gr.Progress(track_tqdm=True),
     ):
         """Corrupt a text with ELECTRA's generator, then detect the replacements.
@@ -35,6 +37,7 @@ def endpoint(service: ModelService) -> Callable:
             text: The text to corrupt, up to 20,000 characters.
             fraction: Fraction of words the generator replaces (0-1, default 0.15; at least one if > 0).
             seed: A whole number; the same seed gives the same corruption.
+            model: Empty: the demo's models; or an adapted model's id (ad-...): its generator, discriminator.
 
         Returns:
             The original and corrupted texts with replacements marked, the discriminator's
@@ -43,8 +46,8 @@ def endpoint(service: ModelService) -> Callable:
             corrupted text), "tokens": [as in /detect], "metrics": {"precision", "recall",
             "f1", "auc"}} (a metric is null where undefined).
         """
-        announce(service, progress, ["generator", "discriminator"])
-        result = service.corrupt(text, fraction, seed)
+        announce(service, progress, [model] if model else ["generator", "discriminator"])
+        result = service.corrupt(text, fraction, seed, model)
         return show(
             result,
             rendering.corrupt_original,
@@ -92,8 +95,9 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("JSON", open=False):
         json = gr.JSON(label="JSON")
     outputs = [original, corrupted, view, summary, json]
+    model = adapted_model_box("corrupt")
     tab = BuiltTab([text, fraction, seed], outputs, endpoint(service), [button])
-    button.click(tab.handler, tab.inputs, tab.outputs, api_name="corrupt", **RAW)
+    button.click(tab.handler, [*tab.inputs, model], tab.outputs, api_name="corrupt", **RAW)
     return tab
 
 

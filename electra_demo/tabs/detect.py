@@ -10,6 +10,19 @@ from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
 
+
+def adapted_model_box(tab: str) -> gr.Textbox:
+    """The optional ``model`` input: an adapted model's id (not part of the tab's links: the id
+    is its owner's key)."""
+    with gr.Accordion("Your adapted model (optional)", open=False):
+        return gr.Textbox(
+            "",
+            label="Adapted model id (ad-..., from the Adapt tab); empty: the demo's models",
+            max_lines=1,
+            elem_id=f"{tab}-model",
+        )
+
+
 EXAMPLES = [
     ["I drank a cup of hot keyboard with my breakfast this morning.", 0.5],
     ["The quick brown fox jumps over the lazy dog.", 0.5],
@@ -21,20 +34,26 @@ LINK = links.TabLink("detect", (("text", links.text), ("threshold", links.number
 
 def endpoint(service: ModelService) -> Callable:
     @user_errors
-    def detect(text: str, threshold: float = config.DEFAULT_THRESHOLD, progress=gr.Progress(track_tqdm=True)):
+    def detect(
+        text: str,
+        threshold: float = config.DEFAULT_THRESHOLD,
+        model: str = "",
+        progress=gr.Progress(track_tqdm=True),
+    ):
         """Score every token of a text with ELECTRA's discriminator: P(the token was replaced).
 
         Args:
             text: The text to check (up to 20,000 characters; long texts are scored in windows).
             threshold: A token or word is flagged as replaced above this probability (0-1, default 0.5).
+            model: Empty for the demo's discriminator, or the id of a model adapted in the Adapt tab (ad-...).
 
         Returns:
             Token highlights, word highlights, a summary, a per-token table, and JSON
             {"tokens": [{"text", "start", "end", "probability", "replaced"}], "words": [same
             keys], "threshold"}, where text == input[start:end].
         """
-        announce(service, progress, ["discriminator"])
-        result = service.detect(text, threshold)
+        announce(service, progress, [model or "discriminator"])
+        result = service.detect(text, threshold, model)
         return show(
             result,
             rendering.token_highlights,
@@ -73,9 +92,10 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("Per-token scores and JSON", open=False):
         table = gr.Dataframe(headers=rendering.TOKEN_COLUMNS, label="Per-token scores", interactive=False)
         json = gr.JSON(label="JSON")
+    model = adapted_model_box("detect")
     tab = BuiltTab([text, threshold], [tokens, words, summary, table, json], endpoint(service), [button])
-    button.click(tab.handler, tab.inputs, tab.outputs, api_name="detect", **RAW)
-    text.submit(tab.handler, tab.inputs, tab.outputs, api_visibility="private", **RAW)
+    button.click(tab.handler, [*tab.inputs, model], tab.outputs, api_name="detect", **RAW)
+    text.submit(tab.handler, [*tab.inputs, model], tab.outputs, api_visibility="private", **RAW)
     return tab
 
 

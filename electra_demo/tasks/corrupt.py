@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .. import config
 from ..lazy import lazy_module
@@ -81,6 +81,12 @@ class Plan:
     chosen: list[int]
 
 
+class PairModels(Models, Protocol):
+    """The service, which also loads an adapted model's own generator."""
+
+    def load_generator(self, name: str) -> LoadedModel: ...
+
+
 def preprocess(text: object, fraction: object, seed: object) -> tuple[str, float, int]:
     return (
         check_text(text, max_chars=config.MAX_TEXT_CHARS),
@@ -154,16 +160,19 @@ def metrics(detection: detect.DetectResult, spans: Sequence[tuple[int, int]]):
 
 
 def run(
-    models: Models,
+    models: PairModels,
     text: str,
     fraction: float = config.DEFAULT_FRACTION,
     seed: int = config.DEFAULT_SEED,
+    model: str = "",
 ) -> CorruptResult:
     """ELECTRA's training signal: mask words, let the generator sample replacements, then
-    ask the discriminator which tokens of the corrupted text were replaced."""
+    ask the discriminator which tokens of the corrupted text were replaced. ``model``: an
+    adapted model's id (``ad-...``): its own generator and discriminator, else the registry's."""
     text, fraction, seed = preprocess(text, fraction, seed)
-    generator = models.load("generator")
-    models.load(detect.SLOT)  # fail before sampling if the second model is missing
+    slot = detect.check_model(model)
+    generator = models.load("generator") if slot == detect.SLOT else models.load_generator(slot)
+    models.load(slot)  # fail before sampling if the second model is missing
     words = plan(generator, text, fraction, seed)
     changes, unchanged, originals = edits(generator, text, words, sample(generator, words, seed))
     corrupted, new_spans = apply_replacements(text, changes)
@@ -171,7 +180,7 @@ def run(
         Replacement(s, e, text[os_:oe], corrupted[s:e], os_, oe)
         for (s, e), (os_, oe) in zip(new_spans, originals, strict=True)
     ]
-    detection = detect.score(models, corrupted, config.DEFAULT_THRESHOLD)
+    detection = detect.score(models, corrupted, config.DEFAULT_THRESHOLD, slot)
     truth, scores = metrics(detection, new_spans)
     return CorruptResult(
         original=text,

@@ -7,8 +7,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import config
+from ..adapt import is_adapted
 from ..models import LoadedModel
-from ..processing import Span, check_probability, check_text, merge_words, sigmoid, token_spans, word_groups
+from ..processing import (
+    InputError,
+    Span,
+    check_probability,
+    check_text,
+    merge_words,
+    sigmoid,
+    token_spans,
+    word_groups,
+)
 from .common import Encoding, Models, encode, token_logits
 
 SLOT = "discriminator"
@@ -34,6 +44,20 @@ def preprocess(text: object, threshold: object) -> tuple[str, float]:
     return check_text(text, max_chars=config.MAX_TEXT_CHARS), check_probability(threshold, what="threshold")
 
 
+def check_model(model: object) -> str:
+    """The slot to load: ``""`` (or None) is the registry's discriminator; an ``ad-...`` id is a
+    model adapted in the Adapt tab (unknown or expired ones fail when loaded, naming the tab)."""
+    if model is None or (isinstance(model, str) and not model.strip()):
+        return SLOT
+    if is_adapted(model):
+        return str(model)
+    shown = repr(model)[:60] if isinstance(model, str) else type(model).__name__
+    raise InputError(
+        f"The model must be empty (the demo's discriminator) or the id of a model adapted in the Adapt "
+        f"tab (ad- and at least 12 hex characters); got {shown}."
+    )
+
+
 def postprocess(text: str, encoding: Encoding, logits: np.ndarray, threshold: float) -> tuple[list, list]:
     """Token and word spans from the replaced logits (one per token, in order)."""
     _, offsets, word_ids = encoding
@@ -42,9 +66,10 @@ def postprocess(text: str, encoding: Encoding, logits: np.ndarray, threshold: fl
     return tokens, merge_words(text, tokens, word_groups(word_ids), threshold)
 
 
-def score(models: Models, text: str, threshold: float) -> DetectResult:
-    """Score a checked text (or one the generator made, which may outgrow the user limit)."""
-    loaded = models.load(SLOT)
+def score(models: Models, text: str, threshold: float, slot: str = SLOT) -> DetectResult:
+    """Score a checked text (or one the generator made, which may outgrow the user limit) with the
+    discriminator ``slot`` (the registry's, or a checked adapted model's id)."""
+    loaded = models.load(slot)
     encoding = encode(loaded, text)
     logits = token_logits(loaded, encoding[0])
     stacked = np.asarray([logits[i] for i in range(len(encoding[0]))], dtype=np.float32)
@@ -52,6 +77,10 @@ def score(models: Models, text: str, threshold: float) -> DetectResult:
     return DetectResult(text=text, threshold=threshold, tokens=tokens, words=words, model=loaded)
 
 
-def run(models: Models, text: str, threshold: float = config.DEFAULT_THRESHOLD) -> DetectResult:
-    """Replaced-token detection: P(replaced) for every token and word of ``text``."""
-    return score(models, *preprocess(text, threshold))
+def run(
+    models: Models, text: str, threshold: float = config.DEFAULT_THRESHOLD, model: str = ""
+) -> DetectResult:
+    """Replaced-token detection: P(replaced) for every token and word of ``text``; ``model``: an
+    adapted discriminator's id (``ad-...``), else the registry's."""
+    slot = check_model(model)
+    return score(models, *preprocess(text, threshold), slot)
