@@ -51,10 +51,18 @@ class Server:
 
         for line in storage_lines(self.environ):
             log.info("storage: %s", line)
-        self.service.start_background(preload_slots(self.environ))
-        return self.demo.launch(
-            app_kwargs=app_kwargs(self.service, self.environ, self.demo), **launch_kwargs(), **kwargs
+        preload = preload_slots(self.environ)  # a bad setting fails before the server starts
+        block = not kwargs.pop("prevent_thread_lock", False)
+        launched = self.demo.launch(
+            app_kwargs=app_kwargs(self.service, self.environ, self.demo),
+            prevent_thread_lock=True,
+            **launch_kwargs(),
+            **kwargs,
         )
+        self.service.start_background(preload)  # once the page serves: it never waits on the warm-up
+        if block:
+            self.demo.block_thread()
+        return launched
 
 
 def create_server(environ: Mapping[str, str]) -> Server:
@@ -106,7 +114,7 @@ def environ_for(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, 
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args()
     environ = environ_for(args, os.environ)
     if environ != dict(os.environ):
