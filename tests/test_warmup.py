@@ -196,3 +196,17 @@ def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
             assert len(list(tmp_path.glob("*/check.json"))) == 1  # the check is recorded
     finally:
         release.set()
+
+
+def test_a_failed_background_export_leaves_the_slot_on_pytorch_saying_why(tiny_env, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(backends, "export_onnx", broken)
+    environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_PRELOAD": "sentiment"}
+    with app_server(environ) as (url, service):
+        assert service.background.wait_idle(WAIT_S)
+        backend = service.card("sentiment")["backend"]
+        assert backend.startswith("PyTorch") and "fallback" in backend and "exporter exploded" in backend
+        body = post(url, "/v1/classify", {"model": "sentiment", "input": "a fine film"})
+        assert len(body["data"][0]["probs"]) == 2
