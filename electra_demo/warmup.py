@@ -88,8 +88,8 @@ class Background:
             current, jobs = self.current, list(self._jobs)
         if current is None and not jobs:
             return ""
-        words = {"load": "loading", "export": "exporting to ONNX (PyTorch serves it meanwhile)"}
-        parts = [f"now {words[current.kind]} {current.key}"] if current else []
+        words = {"load": "loading {}", "export": "exporting {} to ONNX (PyTorch serves it meanwhile)"}
+        parts = [f"now {words[current.kind].format(current.key)}"] if current else []
         loads = [job.key for job in jobs if job.kind == "load"]
         exports = [job.key for job in jobs if job.kind == "export"]
         parts += [f"to load next: {', '.join(loads)}"] if loads else []
