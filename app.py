@@ -31,6 +31,7 @@ if os.environ.get("SPACES_ZERO_GPU"):  # ZeroGPU wants spaces (then torch) and i
 from electra_demo.service import ModelService  # noqa: E402
 from electra_demo.tiny import ensure_tiny  # noqa: E402
 from electra_demo.ui import build_demo, configure_queue, launch_kwargs  # noqa: E402
+from electra_demo.warmup import import_runtime  # noqa: E402
 
 log = logging.getLogger("electra_demo.app")
 TINY_DIR = Path(os.environ.get("ELECTRA_DEMO_TINY_DIR", Path.home() / ".cache" / "electra-demo" / "tiny"))
@@ -52,6 +53,8 @@ class Server:
         for line in storage_lines(self.environ):
             log.info("storage: %s", line)
         preload = preload_slots(self.environ)  # a bad setting fails before the server starts
+        if preload:  # the warm-up's models then load in a moment once the page serves
+            log.info("torch, transformers and ONNX Runtime imported in %.1f s", import_runtime())
         block = not kwargs.pop("prevent_thread_lock", False)
         launched = self.demo.launch(
             app_kwargs=app_kwargs(self.service, self.environ, self.demo),

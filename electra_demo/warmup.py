@@ -10,19 +10,45 @@ never waits on it. A request for a slot that is not loaded loads it on the reque
 at once (another slot's load never holds it up, each slot has its own lock), and a request for a
 slot that is still exporting moves that export to the front of the queue.
 
-No gradio, no torch here; the service (:meth:`ModelService.start_background`) owns the worker.
+No gradio here, and torch only in :func:`import_runtime`; the service
+(:meth:`ModelService.start_background`) owns the worker.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 5.0  # at most this long, before each job, for the running requests to finish
+
+
+def import_runtime() -> float:
+    """Import what loading a model needs (torch, transformers' model classes, ONNX Runtime) and
+    return the seconds it took. The server does this before it serves the page when it warms up:
+    it is the same work either way, but done first, the page's first requests find their
+    (cached) models ready in a moment instead of waiting for these imports."""
+    start = time.perf_counter()
+    import onnxruntime  # noqa: F401
+    import transformers
+
+    from . import backends  # noqa: F401 - spaces before torch, as ZeroGPU requires
+    from .config import AUTO_CLASSES
+
+    # the Auto classes, and ELECTRA's own modules they resolve to (transformers imports each lazily)
+    for name in (
+        "AutoTokenizer",
+        "AutoConfig",
+        *AUTO_CLASSES.values(),
+        "ElectraModel",
+        "ElectraTokenizerFast",
+    ):
+        getattr(transformers, name)
+    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)
