@@ -28,7 +28,8 @@ INTRO = (
     "**Corrupt & detect** replays its training signal: the generator corrupts your text and the "
     "discriminator tries to find the replacements. **Classify** and **Entities** run ELECTRA "
     "checkpoints fine-tuned for sentiment, emotion, NLI and named entities; **Explain** shows which "
-    "words made a model decide, and **Fine-tune** trains a classifier on your own labelled file."
+    "words made a model decide, **Fine-tune** trains a classifier on your own labelled file, and "
+    "**Adapt** continues ELECTRA's own pre-training on your texts."
 )
 CSS = ".electra-summary p { margin: 0.2em 0; }"
 

@@ -72,7 +72,9 @@ def follow(run: Run, progress: gr.Progress, ttl_hours: float) -> Iterator[tuple]
             progress(views.finetune_views.progress_fraction(shown) or 0.0, desc=line, unit="steps")
             cleared = blank if first else (gr.skip(),) * 4
             first = False
-            yield line, views.loss_frame(run.history), views.parts_frame(run.history), *cleared, None, shown
+            # a colour plot keeps the colours of its first frame: none until both parts are there
+            parts = views.parts_frame(run.history) if run.history else None
+            yield line, views.loss_frame(run.history), parts, *cleared, None, shown
         result = views.public(run.outcome())
         example = views.heldout_example(run.zip_path, run.model_id) if result["model_id"] else None
         yield (

@@ -9,7 +9,7 @@ import gradio as gr
 from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
-from .detect import adapted_model_box
+from .detect import MODEL_LINK, adapted_model_menu
 
 EXAMPLES = [
     ["The chef cooked a delicious meal for the guests in the small kitchen.", 0.15, 0],
@@ -17,7 +17,7 @@ EXAMPLES = [
 ]
 LINK = links.TabLink(
     "corrupt",
-    (("text", links.text), ("fraction", links.number(0, 1)), ("seed", links.Whole(0, 2**32 - 1))),
+    (("text", links.text), ("fraction", links.number(0, 1)), ("seed", links.Whole(0, 2**32 - 1)), MODEL_LINK),
     ("text",),
 )
 
@@ -74,6 +74,7 @@ def build(service: ModelService) -> BuiltTab:
                 0, 1, value=config.DEFAULT_FRACTION, step=0.01, label="Fraction of words to corrupt"
             )
             seed = gr.Number(value=config.DEFAULT_SEED, step=1, label="Seed (a whole number)")
+            model = adapted_model_menu(service, "corrupt")
             button = gr.Button("Corrupt and detect", variant="primary", elem_id="corrupt-run")
     summary = gr.Markdown(elem_classes="electra-summary", elem_id="corrupt-summary")
     original = gr.HighlightedText(
@@ -95,9 +96,8 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("JSON", open=False):
         json = gr.JSON(label="JSON")
     outputs = [original, corrupted, view, summary, json]
-    model = adapted_model_box("corrupt")
-    tab = BuiltTab([text, fraction, seed], outputs, endpoint(service), [button])
-    button.click(tab.handler, [*tab.inputs, model], tab.outputs, api_name="corrupt", **RAW)
+    tab = BuiltTab([text, fraction, seed, model], outputs, endpoint(service), [button])
+    button.click(tab.handler, tab.inputs, tab.outputs, api_name="corrupt", **RAW)
     return tab
 
 

@@ -10,17 +10,34 @@ from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
 
+# an adapted model's id is its owner's key: links carry only the demo's own model ("")
+MODEL_LINK = ("model", links.choice(("",)))
 
-def adapted_model_box(tab: str) -> gr.Textbox:
-    """The optional ``model`` input: an adapted model's id (not part of the tab's links: the id
-    is its owner's key)."""
-    with gr.Accordion("Your adapted model (optional)", open=False):
-        return gr.Textbox(
-            "",
-            label="Adapted model id (ad-..., from the Adapt tab); empty: the demo's models",
-            max_lines=1,
-            elem_id=f"{tab}-model",
-        )
+
+def adapted_models(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
+    """The demo's models (value ""), then the models this browser session adapted (nobody else's)."""
+    own = service.finetuned.owned_by(request.session_hash if request else None)
+    mine = [(f"Yours: {m.name} ({m.model_id})", m.model_id) for m in own if m.task == "adapt"]
+    return [("The demo's models", ""), *mine]
+
+
+def adapted_model_menu(service: ModelService, tab: str) -> gr.Dropdown:
+    """The ``model`` input: the demo's models or one this session adapted (refreshed when opened)."""
+    menu = gr.Dropdown(
+        adapted_models(service, None),
+        value="",
+        label="Model",
+        info="The demo's models, or a pair you adapted in the Adapt tab (yours only).",
+        allow_custom_value=True,  # an id typed or set by the API (checked by the task)
+        elem_id=f"{tab}-model",
+    )
+
+    def refresh(request: gr.Request):
+        """The model list, with this session's adapted models (UI only)."""
+        return gr.update(choices=adapted_models(service, request))
+
+    menu.focus(refresh, None, menu, api_visibility="private", queue=False)
+    return menu
 
 
 EXAMPLES = [
@@ -29,7 +46,9 @@ EXAMPLES = [
     ["The chef cooked the meal in the kitchen and served it to the galaxy.", 0.5],
 ]
 PLACEHOLDER = "Type a sentence, perhaps with one word that does not belong."
-LINK = links.TabLink("detect", (("text", links.text), ("threshold", links.number(0, 1))), ("text",))
+LINK = links.TabLink(
+    "detect", (("text", links.text), ("threshold", links.number(0, 1)), MODEL_LINK), ("text",)
+)
 
 
 def endpoint(service: ModelService) -> Callable:
@@ -72,6 +91,7 @@ def build(service: ModelService) -> BuiltTab:
             text = gr.Textbox(label="Text", lines=4, placeholder=PLACEHOLDER, elem_id="detect-text")
         with gr.Column(scale=1):
             threshold = gr.Slider(0, 1, value=config.DEFAULT_THRESHOLD, step=0.01, label="Threshold")
+            model = adapted_model_menu(service, "detect")
             button = gr.Button("Detect replaced tokens", variant="primary", elem_id="detect-run")
     gr.Markdown(
         f"Up to {config.MAX_TEXT_CHARS:,} characters; texts over 512 tokens are "
@@ -92,10 +112,11 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("Per-token scores and JSON", open=False):
         table = gr.Dataframe(headers=rendering.TOKEN_COLUMNS, label="Per-token scores", interactive=False)
         json = gr.JSON(label="JSON")
-    model = adapted_model_box("detect")
-    tab = BuiltTab([text, threshold], [tokens, words, summary, table, json], endpoint(service), [button])
-    button.click(tab.handler, [*tab.inputs, model], tab.outputs, api_name="detect", **RAW)
-    text.submit(tab.handler, [*tab.inputs, model], tab.outputs, api_visibility="private", **RAW)
+    tab = BuiltTab(
+        [text, threshold, model], [tokens, words, summary, table, json], endpoint(service), [button]
+    )
+    button.click(tab.handler, tab.inputs, tab.outputs, api_name="detect", **RAW)
+    text.submit(tab.handler, tab.inputs, tab.outputs, api_visibility="private", **RAW)
     return tab
 
 
