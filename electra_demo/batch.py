@@ -20,7 +20,7 @@ from typing import Any
 
 from . import config
 from .finetune import is_model_id
-from .finetune.store import UnknownModel
+from .finetune.store import UnknownModel, check_kind
 from .processing import InputError, check_choice, check_int, check_probability
 from .service import ModelService, ModelUnavailable
 from .tables import Table, quote_name
@@ -41,15 +41,21 @@ class Job:
     task: str
     inputs: list[dict[str, str]]  # per row: {"text": ...} or {"question": ..., "context": ...}, ...
     columns: dict[str, str]  # input field -> the file's column it comes from
-    options: dict[str, Any] = field(default_factory=dict)  # threshold, head, aggregation or top_k
+    options: dict[str, Any] = field(default_factory=dict)  # threshold, head, aggregation, top_k, model
 
     @property
     def total(self) -> int:
         return len(self.inputs)
 
 
+FINETUNED_TASKS = {"classify": "classify", "tag": "tag", "answer": "qa"}  # batch task -> fine-tune task
+
+
 def task_slot(task: str, head: str) -> str:
-    """The model slot a task runs on (for classify, the head's)."""
+    """The model slot a task runs on (for classify, the head's; for tag and answer, a fine-tuned
+    model's id given as the head, else the registry's)."""
+    if task in ("tag", "answer") and is_model_id(head):
+        return head
     return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
 
 
@@ -73,6 +79,8 @@ def plan_job(
     (``text``, ``text_pair``, ``question``, ``context``); the text column also defaults to the
     file's only column. Settings of other tasks are ignored. ``head_slot`` is the slot of a
     fine-tuned head (``ft-...``, from ``service.resolve``); without it such a head is unknown.
+    For tag and answer, a fine-tuned tagger's or reader's id as ``head`` runs that model (a
+    registry head name is another task's setting, ignored).
     """
     task = check_choice(task, TASKS, what="task")
     if not table.rows:
@@ -86,6 +94,11 @@ def plan_job(
     else:
         only = table.columns[0] if len(table.columns) == 1 else None
         columns["text"] = _column(table, text_column, "text", "the texts", fallback=only)
+    if task in ("tag", "answer") and is_model_id(head):
+        if head_slot is None:
+            raise UnknownModel(head)
+        check_kind(str(head), head_slot, FINETUNED_TASKS[task], f"the {task} task")
+        options["model"] = head
     if task == "detect":
         options["threshold"] = check_probability(threshold, what="threshold")
     elif task == "tag":
@@ -96,6 +109,7 @@ def plan_job(
         if is_model_id(head):
             if head_slot is None:
                 raise UnknownModel(head)
+            check_kind(head, head_slot, "classify", "the classify task")
             slot = head_slot
         else:
             slot = config.REGISTRY[check_choice(head, config.CLASSIFY_HEADS, what="head")]
@@ -195,9 +209,11 @@ def _call(job: Job, service: ModelService, inputs: Mapping[str, str]):
     if job.task == "classify":
         return service.classify(options["head"], inputs["text"], inputs.get("text_pair", ""))
     if job.task == "tag":
-        return service.tag(inputs["text"], options["aggregation"])
-    return service.answer(inputs["question"], inputs["context"], top_k=options["top_k"])
+        return service.tag(inputs["text"], options["aggregation"], options.get("model", ""))
+    return service.answer(
+        inputs["question"], inputs["context"], top_k=options["top_k"], model=options.get("model", "")
+    )
 
 
 def _slot(job: Job) -> str:
-    return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(job.task) or job.options["head"]
+    return task_slot(job.task, job.options.get("model") or job.options.get("head", ""))

@@ -4,9 +4,10 @@ A model is named by its checkpoint id (what the slot resolves to: the registry's
 operator's override) or by the slot's name as an alias. Ids come only from the registry and the
 environment: a name that is neither is a 404, and nothing is ever loaded from a request's value.
 
-A classifier a visitor fine-tuned in the demo is named by its id (``ft-...``): ``/v1/classify`` and
-``/v1/embeddings`` take it while the demo keeps it (else 404). It is never listed in
-``/v1/models``: knowing the id is the key.
+A model a visitor fine-tuned in the demo is named by its id (``ft-...``) while the demo keeps it
+(else 404): a classifier by ``/v1/classify``, an entity tagger by ``/v1/tag``, a reader by
+``/v1/answer``, any of them by ``/v1/embeddings`` (its encoder); another kind is a 400 that says
+which routes take it. It is never listed in ``/v1/models``: knowing the id is the key.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from .. import config
 from ..config import ResolvedSlot
-from ..finetune import is_model_id
-from ..finetune.store import UnknownModel
+from ..finetune import KINDS, is_model_id
+from ..finetune.store import UnknownModel, WrongKind, task_of
 from ..models import marked_random
 from .errors import ApiError, describe
 
@@ -30,7 +31,14 @@ ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
     "/v1/tag": ("ner",),
     "/v1/answer": ("qa",),
 }
-FINETUNED_ROUTES = ("/v1/embeddings", "/v1/classify")  # the routes that take a fine-tuned model's id
+# the routes that take a fine-tuned model's id -> the kind they take (None: any, its encoder)
+FINETUNED_ROUTES: dict[str, str | None] = {
+    "/v1/embeddings": None,
+    "/v1/classify": "classify",
+    "/v1/tag": "tag",
+    "/v1/answer": "qa",
+    "/v1/detect": "adapt",  # an Adapt tab model (ad-...): its discriminator
+}
 
 
 class Catalog:
@@ -98,20 +106,23 @@ class Catalog:
         return fitting[0]
 
     def finetuned(self, model: str, route: str) -> str:
-        """A fine-tuned model's id, while the demo keeps it (else 404), on the routes that take it."""
+        """A fine-tuned model's id, while the demo keeps it (else 404), on the routes that take
+        its kind (else 400)."""
         try:
-            self.resolve(model)
+            slot = self.resolve(model).slot
         except UnknownModel as error:
             raise ApiError(404, str(error), param="model", code="model_not_found") from None
-        if route not in FINETUNED_ROUTES:
-            raise ApiError(
-                400,
-                f"The model {model} is a fine-tuned classifier: it works with "
-                f"{' and '.join(FINETUNED_ROUTES)}, not with {route}.",
-                param="model",
-                code="model_not_supported",
-            )
-        return model
+        have = task_of(slot)
+        wanted = FINETUNED_ROUTES.get(route, "")
+        if route in FINETUNED_ROUTES and wanted in (None, have):
+            return model
+        if wanted:
+            message = str(WrongKind(model, have, wanted, route))
+        else:
+            routes = ", ".join(r for r, kind in FINETUNED_ROUTES.items() if kind in (None, have))
+            noun = KINDS[have].noun if have in KINDS else "model"
+            message = f"The model {model} is a fine-tuned {noun}: it works with {routes}, not with {route}."
+        raise ApiError(400, message, param="model", code="model_not_supported")
 
 
 def owner(resolved: ResolvedSlot) -> str:

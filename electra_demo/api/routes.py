@@ -168,33 +168,36 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
 
     @router.post("/v1/detect", response_model=schemas.DetectResponse, summary="Detect replaced tokens")
     async def detect(body: schemas.DetectRequest) -> Response:
-        """The page's /detect per input: P(replaced) for every token and word."""
-        catalog.slot_for(body.model, "/v1/detect")
+        """The page's /detect per input: P(replaced) for every token and word (the demo's
+        discriminator, or one adapted in the Adapt tab, by its id)."""
+        slot = catalog.slot_for(body.model, "/v1/detect")
         texts = runs.as_list(body.input)
         results = await runner.each(
-            partial(_swap, runs.detect_one, body.threshold), texts, isinstance(body.input, list)
+            partial(_swap, runs.detect_one, (body.threshold, slot)), texts, isinstance(body.input, list)
         )
-        return reply(runs.task_reply(catalog.resolve("discriminator").source, results), "discriminator")
+        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
 
     @router.post("/v1/tag", response_model=schemas.TagResponse, summary="Tag named entities")
     async def tag(body: schemas.TagRequest) -> Response:
-        """The page's /tag per input: the entities, aggregated as transformers' pipeline does."""
-        catalog.slot_for(body.model, "/v1/tag")
+        """The page's /tag per input: the entities, aggregated as transformers' pipeline does (the
+        demo's tagger, or one fine-tuned in the Fine-tune tab, by its id)."""
+        slot = catalog.slot_for(body.model, "/v1/tag")
         texts = runs.as_list(body.input)
         results = await runner.each(
-            partial(_swap, runs.tag_one, body.aggregation), texts, isinstance(body.input, list)
+            partial(_swap, runs.tag_one, (body.aggregation, slot)), texts, isinstance(body.input, list)
         )
-        return reply(runs.task_reply(catalog.resolve("ner").source, results), "ner")
+        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
 
     @router.post("/v1/answer", response_model=schemas.AnswerResponse, summary="Answer questions")
     async def answer(body: schemas.AnswerRequest) -> Response:
-        """The page's /answer per {question, context}: the best spans, or no answer."""
-        catalog.slot_for(body.model, "/v1/answer")
+        """The page's /answer per {question, context}: the best spans, or no answer (the demo's
+        reader, or one fine-tuned in the Fine-tune tab, by its id)."""
+        slot = catalog.slot_for(body.model, "/v1/answer")
         items = runs.as_list(body.input)
         results = await runner.each(
-            partial(_swap, runs.answer_one, body), items, isinstance(body.input, list)
+            partial(_swap, runs.answer_one, (body, slot)), items, isinstance(body.input, list)
         )
-        return reply(runs.task_reply(catalog.resolve("qa").source, results), "qa")
+        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
 
     @router.post("/v1/explain", response_model=schemas.ExplainResponse, summary="Explain a model output")
     async def explain(body: schemas.ExplainRequest) -> Response:

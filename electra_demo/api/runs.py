@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from ..finetune import is_model_id
 from ..processing import InputError
 from ..service import ModelService
 from ..tasks import classify as classify_task
@@ -127,19 +128,32 @@ def count_tokens(service: ModelService, slot: str, *texts: str) -> int:
     )
 
 
-def detect_one(service: ModelService, text: str, threshold: float) -> tuple[dict[str, Any], int]:
-    result = service.detect(text, threshold)
+def detect_one(service: ModelService, text: str, option: tuple[float, str]) -> tuple[dict[str, Any], int]:
+    threshold, slot = option  # an adapted model's id, or the registry's discriminator
+    result = service.detect(text, threshold, _own(slot))
     return result.to_json(), len(result.tokens)
 
 
-def tag_one(service: ModelService, text: str, aggregation: str) -> tuple[dict[str, Any], int]:
-    result = service.tag(text, aggregation)
-    return result.to_json(), count_tokens(service, "ner", text)
+def model_name(catalog: Any, slot: str) -> str:
+    """What an answer names as its model: a fine-tuned model's id, else the slot's checkpoint id."""
+    return slot if is_model_id(slot) else catalog.resolve(slot).source
+
+
+def _own(slot: str) -> str:
+    """The task's ``model`` argument: "" for the registry slot, else the fine-tuned model's id."""
+    return slot if is_model_id(slot) else ""
+
+
+def tag_one(service: ModelService, text: str, options: tuple[str, str]) -> tuple[dict[str, Any], int]:
+    aggregation, slot = options
+    result = service.tag(text, aggregation, _own(slot))
+    return result.to_json(), count_tokens(service, slot, text)
 
 
 def answer_one(
-    service: ModelService, item: schemas.QAInput, request: schemas.AnswerRequest
+    service: ModelService, item: schemas.QAInput, options: tuple[schemas.AnswerRequest, str]
 ) -> tuple[dict[str, Any], int]:
+    request, slot = options
     result = service.answer(
         item.question,
         item.context,
@@ -148,8 +162,9 @@ def answer_one(
         request.handle_impossible_answer,
         request.max_seq_len,
         request.doc_stride,
+        _own(slot),
     )
-    return result.to_json(), count_tokens(service, "qa", item.question, item.context)
+    return result.to_json(), count_tokens(service, slot, item.question, item.context)
 
 
 def task_reply(model: str, results: list[tuple[dict[str, Any], int]]) -> dict[str, Any]:

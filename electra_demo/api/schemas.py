@@ -194,7 +194,11 @@ TextInputs = Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INP
 
 
 class DetectRequest(Request):
-    model: str = Field("discriminator", description="The discriminator (its slot name or checkpoint id).")
+    model: str = Field(
+        "discriminator",
+        description="The discriminator (its slot name or checkpoint id), or the id of a model adapted in the "
+        "Adapt tab (ad-...; taken, though never listed).",
+    )
     input: TextInputs = Field(
         description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
         "each); long texts are scored in overlapping windows, as on the page.",
@@ -206,7 +210,11 @@ class DetectRequest(Request):
 
 
 class TagRequest(Request):
-    model: str = Field("ner", description="The entity tagger (its slot name or checkpoint id).")
+    model: str = Field(
+        "ner",
+        description="The entity tagger: ner (its slot name or checkpoint id), or the id of a tagger "
+        "trained in the Fine-tune tab (ft-...; taken, though never listed).",
+    )
     input: TextInputs = Field(
         description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
         "each); long texts are tagged in overlapping windows, as on the page.",
@@ -233,7 +241,11 @@ class QAInput(Request):
 
 
 class AnswerRequest(Request):
-    model: str = Field("qa", description="The question-answering model (its slot name or checkpoint id).")
+    model: str = Field(
+        "qa",
+        description="The question-answering model: qa (its slot name or checkpoint id), or the id of a "
+        "reader trained in the Fine-tune tab (ft-...; taken, though never listed).",
+    )
     input: QAInput | Annotated[list[QAInput], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
         description=f"A {{question, context}} object or a list of them (at most {MAX_INPUTS}).",
         examples=[{"question": "Where did Marie Curie work?", "context": "Marie Curie worked in Paris."}],
@@ -328,8 +340,8 @@ class AnswerResponse(TaskResponse):
 class ExplainRequest(Request):
     task: str = Field(
         description="What to explain: sentiment, emotion, nli (text = premise, text_pair = hypothesis), "
-        "detect (the discriminator), qa (text = question, text_pair = context), or a fine-tuned "
-        "classification head's id (ft-...).",
+        "detect (the discriminator), qa (text = question, text_pair = context), or the id "
+        "(ft-...) of a classifier or a reader (as qa) fine-tuned in the Fine-tune tab.",
         max_length=100,
         examples=["emotion"],
         # documented here, checked by the task (whose message lists the tasks)

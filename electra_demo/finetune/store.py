@@ -54,12 +54,26 @@ class UnknownModel(InputError):
 class WrongKind(InputError):
     """A fine-tuned model of another kind than the one asked for (a tagger given to /answer...)."""
 
-    def __init__(self, meta: Meta, wanted: str, where: str):
-        have, need = KINDS[meta.task], KINDS[wanted]
-        super().__init__(
-            f"The model {meta.model_id} is a fine-tuned {have.noun}; {where} needs a fine-tuned "
-            f"{need.noun}. A {have.noun} works with {have.used_by}."
-        )
+    def __init__(self, model_id: str, have: str | None, wanted: str, where: str):
+        need = KINDS[wanted]
+        if have in KINDS:
+            kind = KINDS[have]
+            what = f"is a fine-tuned {kind.noun} (it works with {kind.used_by})"
+        else:
+            what = "is not a model this demo fine-tuned"
+        super().__init__(f"The model {model_id} {what}; {where} needs a fine-tuned {need.noun}.")
+
+
+def task_of(slot: Slot) -> str | None:
+    """The fine-tuning task whose models have ``slot``'s architecture."""
+    return next((kind.task for kind in KINDS.values() if kind.architecture == slot.architecture), None)
+
+
+def check_kind(model_id: str, slot: Slot, task: str, where: str) -> None:
+    """:class:`WrongKind` unless the fine-tuned model ``model_id`` (its ``slot``) does ``task``."""
+    have = task_of(slot)
+    if have != task:
+        raise WrongKind(model_id, have, task, where)
 
 
 @dataclass(frozen=True)
@@ -212,13 +226,6 @@ class Store:
             raise UnknownModel(model_id)
         return meta
 
-    def require(self, model_id: object, task: str, where: str) -> Meta:
-        """:meth:`get` for a model of kind ``task``; :class:`WrongKind` names the kinds otherwise."""
-        meta = self.get(model_id)
-        if meta.task != task:
-            raise WrongKind(meta, task, where)
-        return meta
-
     def touch(self, model_id: object) -> Meta:
         """:meth:`get`, counting it as a use (least recently used models go first)."""
         meta = self.get(model_id)
@@ -238,13 +245,15 @@ class Store:
             local=True,
         )
 
-    def owned_by(self, owner: str | None) -> list[Meta]:
-        """The models trained by ``owner`` (a browser session) that are still here, oldest first."""
+    def owned_by(self, owner: str | None, task: str | None = None) -> list[Meta]:
+        """The models trained by ``owner`` (a browser session) that are still here, oldest first;
+        only those of ``task`` (a key of finetune.KINDS) when given."""
         if not owner:
             return []
         self._evict()
         with self._lock:
-            return [m for i, m in self._metas.items() if self._owners.get(i) == owner]
+            mine = [m for i, m in self._metas.items() if self._owners.get(i) == owner]
+        return [m for m in mine if task is None or m.task == task]
 
     def __contains__(self, model_id: object) -> bool:
         try:

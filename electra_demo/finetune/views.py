@@ -89,26 +89,104 @@ def confusion_frame(metrics: Mapping[str, Any] | None) -> pd.DataFrame:
     )
 
 
-def summary(result: Mapping[str, Any], ttl_hours: float) -> str:
-    """What the run ended with, and how to use the model."""
-    rows = result["rows"]
-    sizes = f"{rows['train']:,} rows trained on, {rows['eval']:,} held out, {rows['dropped']:,} dropped"
+def _outcome(result: Mapping[str, Any], sizes: str) -> tuple[str, str | None]:
+    """How the run ended (trained, time limit): its first words; with the whole line instead when
+    it was cancelled."""
     steps = result["history"][-1]["step"] if result["history"] else 0
+    took = _seconds(result["seconds"])
     if result["stopped"] == "cancelled":
-        took = _seconds(result["seconds"])
-        return f"⏹️ **Cancelled** after {steps} steps ({took}); no model was kept. {sizes}."
-    metrics = result["metrics"]
+        return "", f"⏹️ **Cancelled** after {steps} steps ({took}); no model was kept. {sizes}."
     head = (
         "⏱️ **Stopped at the time limit**: the model is what it had learnt by then"
         if result["stopped"] == "time_limit"
         else "✅ **Trained**"
     )
+    return f"{head} (`{result['model_id']}`, {steps} steps in {took}).", None
+
+
+def summary(result: Mapping[str, Any], ttl_hours: float) -> str:
+    """What the run ended with, and how to use the model."""
+    rows = result["rows"]
+    sizes = f"{rows['train']:,} rows trained on, {rows['eval']:,} held out, {rows['dropped']:,} dropped"
+    head, cancelled = _outcome(result, sizes)
+    if cancelled:
+        return cancelled
+    metrics = result["metrics"]
     return (
-        f"{head} (`{result['model_id']}`, {steps} steps in {_seconds(result['seconds'])}). "
+        f"{head} "
         f"Held-out accuracy **{metrics['accuracy']:.3f}**, macro-F1 **{metrics['macro_f1']:.3f}** "
         f"({sizes}).\n\n"
         f"Use it now: it is in the head lists of the Classify and Batch tabs (for you only, in this "
         f"browser tab), and over the API as `head` in `/classify` or `model` in `/v1/classify` and "
         f"`/v1/embeddings`. The id is the key: the demo lists it to no one else. It is kept for "
         f"{ttl_hours:g} hours (fewer if many models are trained); download the zip to keep it."
+    )
+
+
+TYPE_COLUMNS = ["entity type", "precision", "recall", "F1", "support"]
+QA_COLUMNS = ["questions", "exact match", "F1", "count"]
+
+
+def type_rows(metrics: Mapping[str, Any] | None) -> list[list[Any]]:
+    """A tagger's held-out figures per entity type, then all types together (micro average)."""
+    if not metrics:
+        return []
+    rows = [
+        [kind, round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["support"]]
+        for kind, m in metrics["per_type"].items()
+    ]
+    support = sum(m["support"] for m in metrics["per_type"].values())
+    figures = [round(metrics[k], 4) for k in ("precision", "recall", "f1")]
+    return [*rows, ["all (micro average)", *figures, support]]
+
+
+def qa_rows(metrics: Mapping[str, Any] | None) -> list[list[Any]]:
+    """A reader's held-out exact match and F1: all questions, those with an answer, those without."""
+    if not metrics:
+        return []
+
+    def shown(value: float | None) -> Any:
+        return "" if value is None else round(value, 4)
+
+    has, no = metrics["has_answer"], metrics["no_answer"]
+    return [
+        ["all", shown(metrics["exact"]), shown(metrics["f1"]), has["total"] + no["total"]],
+        ["with an answer", shown(has["exact"]), shown(has["f1"]), has["total"]],
+        ["without (no answer)", shown(no["exact"]), shown(no["exact"]), no["total"]],
+    ]
+
+
+USES = {
+    "tag": (
+        "the model list of the Entities tab and the Batch tab's head list (tag), and over the API as "
+        "`model` in `/tag`, `/v1/tag` and `/v1/embeddings`, or `head` in `/batch`"
+    ),
+    "qa": (
+        "the model list of the Question answering tab and the Batch tab's head list (answer), and "
+        "over the API as `model` in `/answer`, `/v1/answer` and `/v1/embeddings`, `head` in `/batch`, "
+        "or `task` in `/explain`"
+    ),
+}
+
+
+def task_summary(result: Mapping[str, Any], ttl_hours: float) -> str:
+    """What a tagging or QA run ended with, and how to use the model."""
+    unit = "sentences" if result["task"] == "tag" else "questions"
+    rows = result["rows"]
+    sizes = f"{rows['train']:,} {unit} trained on, {rows['eval']:,} held out, {rows['dropped']:,} dropped"
+    head, cancelled = _outcome(result, sizes)
+    if cancelled:
+        return cancelled
+    m = result["metrics"]
+    if result["task"] == "tag":
+        figures = (
+            f"Held-out entity F1 **{m['f1']:.3f}** (precision {m['precision']:.3f}, recall {m['recall']:.3f})"
+        )
+    else:
+        figures = f"Held-out exact match **{m['exact']:.3f}**, F1 **{m['f1']:.3f}**"
+    return (
+        f"{head} {figures} ({sizes}).\n\n"
+        f"Use it now: it is in {USES[result['task']]} (for you only, in this browser tab). The id is "
+        f"the key: the demo lists it to no one else. It is kept for {ttl_hours:g} hours (fewer if many "
+        f"models are trained); download the zip to keep it."
     )

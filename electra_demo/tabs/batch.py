@@ -29,10 +29,13 @@ INTRO = (
 
 
 def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
-    """The registry's heads, then the ones this browser session fine-tuned (nobody else's)."""
-    own = service.finetuned.owned_by(request.session_hash if request else None)
+    """The registry's heads, then the models this browser session fine-tuned (nobody else's):
+    classifiers for classify, taggers for tag, readers for answer."""
+    session = request.session_hash if request else None
+    own = [m for task in ("classify", "tag", "qa") for m in service.finetuned.owned_by(session, task)]
+    kinds = {"classify": "classify", "tag": "tag", "qa": "answer"}
     return [(n, n) for n in config.CLASSIFY_HEADS] + [
-        (f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own
+        (f"Yours ({kinds[meta.task]}): {meta.name} ({meta.model_id})", meta.model_id) for meta in own
     ]
 
 
@@ -87,7 +90,8 @@ def endpoint(service: ModelService) -> Callable:
             pair_column: For classify with the nli head, the column holding the hypotheses.
             question_column: For answer, the column holding the questions.
             context_column: For answer, the column holding the contexts.
-            head: For classify: sentiment, emotion, nli, or a fine-tuned model's id ("ft-...").
+            head: For classify: sentiment, emotion, nli, or a fine-tuned classifier's id ("ft-..."); for
+                tag or answer: a fine-tuned tagger's or reader's id (else the demo's model).
             aggregation: For tag: none, simple, first, average or max.
             threshold: For detect: the probability above which a token counts as replaced.
             top_k: For answer: how many answers per row.
@@ -99,7 +103,7 @@ def endpoint(service: ModelService) -> Callable:
         if not file:
             raise InputError("Please upload a CSV, JSONL or TXT file first.")
         table = tables.read_table(file, os.path.basename(file))
-        finetuned = task == "classify" and is_model_id(head)
+        finetuned = task in ("classify", "tag", "answer") and is_model_id(head)
         job = jobs.plan_job(
             table,
             task,
@@ -140,7 +144,7 @@ def _choices() -> tuple[gr.Radio, list[gr.Dropdown], list[gr.components.Componen
         head = gr.Dropdown(
             list(config.CLASSIFY_HEADS),
             value=config.CLASSIFY_HEADS[0],
-            label="Head (classify)",
+            label="Head (classify), or your fine-tuned model (tag, answer)",
             allow_custom_value=True,  # a fine-tuned head's id (checked by the job's plan)
             elem_id="batch-head",
         )

@@ -1,5 +1,7 @@
-"""The "Fine-tune" tab (``/finetune``): train a classifier on your own labelled file, watch it learn,
-then use it in the other tabs and the API, and download it.
+"""The "Fine-tune" tab (``/finetune``, ``/finetune_tag``, ``/finetune_qa``): train a classifier, an
+entity tagger or a reader on your own file, watch it learn, then use it in the other tabs and the
+API, and download it. The task switch and the tagging and QA endpoints are
+:mod:`electra_demo.tabs.finetune_tasks`.
 
 The file handling and the split are :mod:`electra_demo.finetune.data`; the queue and the training
 process are :mod:`electra_demo.finetune.jobs`; trained models live in
@@ -9,20 +11,21 @@ endpoint and the Cancel button. No deep link: a run needs an uploaded file.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import gradio as gr
 
 from .. import config
 from ..cancels import Cancels
 from ..finetune import data, jobs, views
-from ..finetune.jobs import Run, TrainingFailed, Trainings
+from ..finetune.jobs import Trainings
 from ..processing import InputError
-from ..service import ModelService, ModelUnavailable
+from ..service import ModelService
+from . import finetune_tasks
 from .common import RAW, BuiltTab, Tab, enqueued_at
+from .finetune_stream import follow, stream_errors, upload_of
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +42,6 @@ def intro(limits: data.Limits, trainings: Trainings, ttl: float) -> str:
         f"{trainings.concurrency} run trains at a time; at most {trainings.queue_size} wait. "
         f"Trained models are kept {ttl / 3600:g} hours, at most {trainings.store.max_models} at once."
     )
-
-
-def stream_errors(fn: Callable[..., Iterator]) -> Callable[..., Iterator]:
-    """:func:`~electra_demo.tabs.common.user_errors` for a generator: clean messages, no traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            yield from fn(*args, **kwargs)
-        except (InputError, ModelUnavailable, TrainingFailed) as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        except gr.Error:
-            raise
-        except Exception:
-            log.exception("request failed in %s", fn.__name__)
-            raise gr.Error(
-                "Something went wrong while training; the error was logged. Please try again.",
-                print_exception=False,
-            ) from None
-
-    return wrapper
 
 
 def file_columns(limits: data.Limits) -> Callable:
@@ -81,51 +63,6 @@ def file_columns(limits: data.Limits) -> Callable:
         )
 
     return columns
-
-
-def upload_of(file: object) -> tuple[str, str]:
-    """The uploaded file's path on the server and the name the visitor gave it. The handler gets
-    Gradio's raw value (its file data, already checked to be an upload) so that it can check every
-    setting itself, with messages that name them."""
-    if isinstance(file, dict):
-        path = file.get("path")
-        name = file.get("orig_name") or (os.path.basename(path) if isinstance(path, str) else "")
-    else:
-        path, name = file, os.path.basename(file) if isinstance(file, str) else ""
-    if not isinstance(path, str) or not path:
-        raise InputError("Please upload a CSV, TSV or JSONL file with texts and labels first.")
-    return path, name
-
-
-def follow(run: Run, progress: gr.Progress, ttl_hours: float) -> Iterator[tuple]:
-    """The endpoint's updates for one run: its queue position or progress, then its results."""
-    first, skips = True, (gr.skip(), gr.skip(), gr.skip())
-    try:
-        for shown, changed in run.follow():
-            if run.finished:
-                break
-            if not changed:
-                yield gr.skip()  # lets Gradio close this generator promptly (cancel, disconnect)
-                continue
-            fraction = views.progress_fraction(shown)
-            progress(fraction or 0.0, desc=views.status_line(shown), unit="steps")
-            blank = (views.class_rows(None), None, None) if first else skips  # None: a new plot later
-            first = False
-            yield views.status_line(shown), views.loss_frame(run.history), *blank, shown
-        result = run.outcome()
-        zip_path = str(run.zip_path) if run.zip_path else None
-        yield (
-            views.summary(result, ttl_hours),
-            views.loss_frame(result["history"]),
-            views.class_rows(result["metrics"]),
-            views.confusion_frame(result["metrics"]),
-            zip_path,
-            result,
-        )
-    finally:
-        if not run.finished:
-            run.cancel()  # the visitor left or cancelled the request: the child stops too
-        run.release()  # Gradio has copied the zip by the time the generator resumes
 
 
 def endpoint(
@@ -247,9 +184,10 @@ def build(service: ModelService) -> BuiltTab:
     gr.Markdown(intro(limits, trainings, trainings.store.ttl))
     with gr.Row():
         with gr.Column(scale=2):
+            task = gr.Radio(finetune_tasks.TASKS, value="classify", label="Task", elem_id="finetune-task")
             file = gr.File(
-                label="Labelled file (CSV, TSV or JSONL)",
-                file_types=list(data.FORMATS),
+                label="Training file (classify: CSV, TSV, JSONL; tag: CoNLL, JSONL; QA: SQuAD JSON, JSONL)",
+                file_types=finetune_tasks.FILE_TYPES,
                 type="filepath",
                 elem_id="finetune-file",
             )
@@ -265,12 +203,14 @@ def build(service: ModelService) -> BuiltTab:
             )
         with gr.Column(scale=3):
             settings = _settings()
+            stride = finetune_tasks.stride()
             with gr.Row():
                 run_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
+                tag_button, qa_button = finetune_tasks.buttons()
                 cancel_button = gr.Button("Cancel", variant="stop", elem_id="finetune-cancel")
     status = gr.Markdown(elem_classes="electra-summary", elem_id="finetune-status")
     loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="finetune-loss")
-    with gr.Row():
+    with gr.Row() as classify_row:
         table = gr.Dataframe(
             headers=views.CLASS_COLUMNS,
             label="Held-out metrics per class",
@@ -285,6 +225,7 @@ def build(service: ModelService) -> BuiltTab:
             height=260,
             elem_id="finetune-confusion",
         )
+    tag_table, qa_table = finetune_tasks.tables()
     download = gr.File(label="The trained model (zip: a standard checkpoint)", elem_id="finetune-download")
     with gr.Accordion("JSON", open=False):
         json = gr.JSON(label="JSON", elem_id="finetune-json")
@@ -303,6 +244,22 @@ def build(service: ModelService) -> BuiltTab:
         concurrency_limit=None,  # every request reaches the training queue, which is bounded itself
         show_progress_on=[status],
         **RAW,
+    )
+
+    parts = finetune_tasks.Parts(stride, tag_button, qa_button, tag_table, qa_table)
+    finetune_tasks.wire(
+        service,
+        trainings,
+        limits,
+        cancels,
+        task,
+        file,
+        info,
+        [text, label, pair],
+        settings,
+        [run_button, classify_row],
+        parts,
+        [status, loss, download, json],
     )
 
     def cancel(request: gr.Request):

@@ -1,4 +1,5 @@
-"""The "Question answering" tab (``/answer``): SQuAD 2.0-style answers, highlighted in the context."""
+"""The "Question answering" tab (``/answer``): SQuAD 2.0-style answers, highlighted in the context,
+from the registry's reader or one the visitor fine-tuned (its id as the last argument, ``model``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from gradio.components import Component
 from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
+from .tag import model_menu
 
 _CURIE = (
     "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 and worked at the "
@@ -29,6 +31,7 @@ LINK = links.TabLink(
         ("handle_impossible_answer", links.flag),
         ("max_seq_len", links.Whole(64, config.MODEL_MAX_TOKENS)),
         ("doc_stride", links.Whole(0, 256)),
+        ("model", links.choice(("", "qa"))),  # a fine-tuned model's id is the visitor's key: not in links
     ),
     ("question", "context"),
 )
@@ -44,6 +47,7 @@ def endpoint(service: ModelService) -> Callable:
         handle_impossible_answer: bool = True,
         max_seq_len: int = config.QA_MAX_SEQ_LEN,
         doc_stride: int = config.QA_DOC_STRIDE,
+        model: str = "",
         progress=gr.Progress(track_tqdm=True),
     ):
         """Answer a question from a context (SQuAD 2.0 style), highlighting the span.
@@ -56,6 +60,7 @@ def endpoint(service: ModelService) -> Callable:
             handle_impossible_answer: Whether "no answer" may win, as in SQuAD 2.0 (default true).
             max_seq_len: Window size in tokens, question included (default 384).
             doc_stride: Tokens shared by neighbouring windows (default 128).
+            model: "" for the demo's reader, or the id (ft-...) of a reader trained in the Fine-tune tab.
 
         Returns:
             The context with answers highlighted, a summary, a table of candidates, and JSON
@@ -64,9 +69,9 @@ def endpoint(service: ModelService) -> Callable:
             "handle_impossible_answer"}} with text == context[start:end] (the empty answer has
             start = end = 0).
         """
-        announce(service, progress, ["qa"])
+        announce(service, progress, ["qa"] if not model else [])
         result = service.answer(
-            question, context, top_k, max_answer_len, handle_impossible_answer, max_seq_len, doc_stride
+            question, context, top_k, max_answer_len, handle_impossible_answer, max_seq_len, doc_stride, model
         )
         return show(result, rendering.answer_highlights, rendering.answer_summary, rendering.answer_rows)
 
@@ -111,6 +116,7 @@ def build(service: ModelService) -> BuiltTab:
             )
         with gr.Column(scale=1):
             settings = _settings()
+            model = model_menu(service, "qa", "qa", "qa")
             button = gr.Button("Answer", variant="primary", elem_id="qa-run")
     summary = gr.Markdown(elem_classes="electra-summary", elem_id="qa-summary")
     highlight = gr.HighlightedText(
@@ -120,7 +126,7 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("JSON", open=False):
         json = gr.JSON(label="JSON")
     outputs = [highlight, summary, table, json]
-    tab = BuiltTab([question, context, *settings], outputs, endpoint(service), [button])
+    tab = BuiltTab([question, context, *settings, model], outputs, endpoint(service), [button])
     button.click(tab.handler, tab.inputs, tab.outputs, api_name="answer", **RAW)
     return tab
 

@@ -1,4 +1,5 @@
-"""The "Entities" tab (``/tag``): named entities with a CoNLL-03 ELECTRA."""
+"""The "Entities" tab (``/tag``): named entities with a CoNLL-03 ELECTRA, or a tagger the visitor
+fine-tuned in the Fine-tune tab (its id as the last argument, ``model``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Callable
 import gradio as gr
 
 from .. import config, links, rendering
+from ..finetune import is_model_id
 from ..service import ModelService
+from ..tasks.tag import TagResult
 from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
 
 EXAMPLES = [
@@ -15,26 +18,80 @@ EXAMPLES = [
     ["Google released ELECTRA at ICLR 2020 in Addis Ababa, Ethiopia.", "first"],
 ]
 LINK = links.TabLink(
-    "tag", (("text", links.text), ("aggregation", links.choice(config.AGGREGATIONS))), ("text",)
+    "tag",
+    (
+        ("text", links.text),
+        ("aggregation", links.choice(config.AGGREGATIONS)),
+        ("model", links.choice(("", "ner"))),  # a fine-tuned model's id is the visitor's key: not in links
+    ),
+    ("text",),
 )
+
+
+def own_models(
+    service: ModelService, request: gr.Request | None, task: str, slot: str
+) -> list[tuple[str, str]]:
+    """The registry's model (value ""), then the models of ``task`` this browser session
+    fine-tuned (nobody else's)."""
+    own = service.finetuned.owned_by(request.session_hash if request else None, task)
+    registry = [(config.REGISTRY[slot].display_name, "")]
+    return registry + [(f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own]
+
+
+def model_menu(service: ModelService, tab: str, task: str, slot: str) -> gr.Dropdown:
+    """The model picker: the registry's, or one of the session's fine-tuned models (refreshed
+    when opened)."""
+    menu = gr.Dropdown(
+        own_models(service, None, task, slot),
+        value="",
+        label="Model",
+        info="The demo's model, or one you fine-tuned in the Fine-tune tab (yours only).",
+        allow_custom_value=True,  # an id typed or set by the API (checked by the task)
+        elem_id=f"{tab}-model",
+    )
+
+    def refresh(request: gr.Request):
+        """The model list, with this session's fine-tuned models (UI only)."""
+        return gr.update(choices=own_models(service, request, task, slot))
+
+    menu.focus(refresh, None, menu, api_visibility="private", queue=False)
+    return menu
+
+
+def summary(result: TagResult) -> str:
+    """The registry model's summary; a fine-tuned tagger's without its types (the visitor's labels
+    are never Markdown: the highlights and the table show them as text)."""
+    model_id = result.model.resolved.source
+    if not is_model_id(model_id):
+        return rendering.tag_summary(result)
+    return (
+        f"**{len(result.entities)} entities** from your fine-tuned tagger `{model_id}`, aggregation "
+        f"`{result.aggregation}`."
+    )
 
 
 def endpoint(service: ModelService) -> Callable:
     @user_errors
-    def tag(text: str, aggregation: str = config.DEFAULT_AGGREGATION, progress=gr.Progress(track_tqdm=True)):
+    def tag(
+        text: str,
+        aggregation: str = config.DEFAULT_AGGREGATION,
+        model: str = "",
+        progress=gr.Progress(track_tqdm=True),
+    ):
         """Find named entities (people, organisations, places, misc.) with a CoNLL-03 ELECTRA.
 
         Args:
             text: The text to tag (up to 20,000 characters; long texts are tagged in windows).
             aggregation: How word pieces merge into entities: none, simple (default), first, average, max.
+            model: "" for the demo's tagger, or the id (ft-...) of a tagger trained in the Fine-tune tab.
 
         Returns:
             The text with entities highlighted, a summary, a table, and JSON {"entities":
             [{"text", "label", "score", "start", "end"}]} with text == input[start:end].
         """
-        announce(service, progress, ["ner"])
-        result = service.tag(text, aggregation)
-        return show(result, rendering.entity_highlights, rendering.tag_summary, rendering.entity_rows)
+        announce(service, progress, ["ner"] if not model else [])
+        result = service.tag(text, aggregation, model)
+        return show(result, rendering.entity_highlights, summary, rendering.entity_rows)
 
     return tag
 
@@ -52,6 +109,7 @@ def build(service: ModelService) -> BuiltTab:
                 info="How WordPiece predictions merge into entities (transformers' definitions).",
                 elem_id="tag-aggregation",
             )
+            model = model_menu(service, "tag", "tag", "ner")
             button = gr.Button("Find entities", variant="primary", elem_id="tag-run")
     summary = gr.Markdown(elem_classes="electra-summary", elem_id="tag-summary")
     entities = gr.HighlightedText(
@@ -63,7 +121,7 @@ def build(service: ModelService) -> BuiltTab:
     with gr.Accordion("Entity table and JSON", open=False):
         table = gr.Dataframe(headers=rendering.ENTITY_COLUMNS, label="Entities", interactive=False)
         json = gr.JSON(label="JSON")
-    tab = BuiltTab([text, aggregation], [entities, summary, table, json], endpoint(service), [button])
+    tab = BuiltTab([text, aggregation, model], [entities, summary, table, json], endpoint(service), [button])
     button.click(tab.handler, tab.inputs, tab.outputs, api_name="tag", **RAW)
     return tab
 

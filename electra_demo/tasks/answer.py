@@ -13,7 +13,7 @@ from typing import Any
 from .. import config, qa
 from ..models import LoadedModel
 from ..processing import InputError, check_int, check_text
-from .common import Models
+from .tag import Resolving, pick_model
 
 SLOT = "qa"
 
@@ -98,7 +98,7 @@ def windows(loaded: LoadedModel, question: str, context: str, max_seq_len: int, 
 
 
 def run(
-    models: Models,
+    models: Resolving,
     question: str,
     context: str,
     top_k: int = config.QA_TOP_K,
@@ -106,15 +106,17 @@ def run(
     handle_impossible_answer: bool = True,
     max_seq_len: int | None = None,
     doc_stride: int | None = None,
+    model: str = "",
 ) -> AnswerResult:
     """Extractive QA over a context of any length, decoded as transformers 4.x did.
 
-    ``None`` settings take 4.x's defaults for the model.
+    ``None`` settings take 4.x's defaults for the model; ``model``: "" for the registry's reader,
+    or a fine-tuned reader's id.
     """
     question, context, top_k, max_answer_len, impossible = preprocess(
         question, context, top_k, max_answer_len, handle_impossible_answer
     )
-    loaded = models.load(SLOT)
+    loaded = models.load(pick_model(models, model, SLOT, "qa", "/answer"))
     max_seq_len, doc_stride = window_settings(loaded, question, max_seq_len, doc_stride)
     settings = {
         "top_k": top_k,

@@ -14,7 +14,7 @@ import numpy as np
 from .. import config
 from ..config import ResolvedSlot, Slot
 from ..finetune import is_model_id
-from ..finetune.store import UnknownModel, known_slot
+from ..finetune.store import UnknownModel, check_kind, known_slot
 from ..models import LoadedModel
 from ..processing import InputError, check_choice, check_text, sigmoid, softmax
 from .common import Models
@@ -95,6 +95,8 @@ def run(models: Heads, head: str, text: str, text_pair: str | None = "") -> Clas
     """Every class of a fine-tuned head with its probability, highest first."""
     checked = check_head(head)
     slot = models.resolve(checked).slot if is_model_id(checked) else None  # unknown: UnknownModel
+    if slot is not None:
+        check_kind(checked, slot, "classify", "/classify")  # a tagger or reader: a clear message
     head, text, pair = preprocess(checked, text, text_pair, slot)
     loaded = models.load(head)
     ids, types, truncated = tokenize(loaded, text, pair)

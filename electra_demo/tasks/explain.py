@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import config, salience
 from ..config import ResolvedSlot
+from ..finetune.store import WrongKind, known_slot, task_of
 from ..models import LoadedModel
 from ..processing import InputError, check_int, check_text, sigmoid, softmax
 from .answer import AnswerResult
@@ -63,7 +64,7 @@ class ExplainModels(Protocol):
 
     def load_torch(self, name: str) -> LoadedModel: ...
 
-    def answer(self, question: str, context: str) -> AnswerResult: ...
+    def answer(self, question: str, context: str, **options: Any) -> AnswerResult: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,9 @@ def preprocess(
     """Every argument checked, with messages naming what was expected and what came."""
     task = check_task(task)
     kind = "qa" if task == "qa" else "detect" if task == "detect" else "classify"
+    known = known_slot(task) if FT_HEAD.fullmatch(task) else None
+    if known is not None and task_of(known) == "qa":
+        kind = "qa"  # a reader fine-tuned in the demo: the qa task's meaning
     if method not in METHODS:
         raise FieldError("method", f"Unknown method {_named(method)}; expected one of: {', '.join(METHODS)}.")
     if isinstance(steps, bool) or not isinstance(steps, (int, float)):
@@ -195,6 +199,11 @@ def load(models: ExplainModels, request: Request) -> LoadedModel:
             raise FieldError("task", str(error)) from None
         except KeyError:  # no fine-tune store in this build
             raise FieldError("task", "There is no fine-tuned head with that id here.") from None
+        if task_of(slot) not in ("classify", "qa"):
+            wanted = "qa" if request.kind == "qa" else "classify"
+            raise FieldError("task", str(WrongKind(request.task, task_of(slot), wanted, "/explain")))
+        if request.kind == "qa":
+            return models.load_torch(request.slot)
         if slot.pair and request.pair is None:
             raise FieldError(
                 "text_pair", "This head compares two texts: please give the second one (text_pair)."
@@ -212,7 +221,8 @@ def build(models: ExplainModels, loaded: LoadedModel, request: Request) -> tuple
         if request.target:
             span = find_span(request.pair, request.target, "context")
         else:
-            best = models.answer(request.text, request.pair).best_span
+            reader = {"model": request.slot} if request.slot != "qa" else {}  # a fine-tuned reader
+            best = models.answer(request.text, request.pair, **reader).best_span
             if best is None:
                 raise FieldError(
                     "target",

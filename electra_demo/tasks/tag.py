@@ -2,18 +2,23 @@
 
 Our part is the windows (so texts over 512 tokens are tagged completely, for every strategy);
 the aggregation is the pipeline's own ``postprocess``, run once over the whole text's token
-scores.
+scores. The model is the registry's ``ner`` slot, or an entity tagger a visitor fine-tuned in
+the demo, named by its id (``ft-...``; see :mod:`electra_demo.finetune`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from .. import config
+from ..config import ResolvedSlot
+from ..finetune import is_model_id
+from ..finetune.store import check_kind
 from ..models import LoadedModel
-from ..processing import check_choice, check_text
+from ..processing import InputError, check_choice, check_text
 from .common import Encoding, Models, encode, token_logits
 
 SLOT = "ner"
@@ -46,6 +51,25 @@ def preprocess(text: object, aggregation: object) -> tuple[str, str]:
     )
 
 
+class Resolving(Models, Protocol):
+    def resolve(self, name: str) -> ResolvedSlot: ...
+
+
+def pick_model(models: Resolving, model: object, slot: str, task: str, where: str) -> str:
+    """The model to run: the registry ``slot`` for "" (or its name), else a fine-tuned model's id
+    of kind ``task`` (unknown or expired: UnknownModel; another kind: WrongKind)."""
+    if model is None or model == "" or model == slot:
+        return slot
+    if not is_model_id(model):
+        shown = repr(model) if isinstance(model, str) and len(model) <= 40 else "that value"
+        raise InputError(
+            f"The model must be empty (the demo's {slot} model) or the id of a model trained in the "
+            f"Fine-tune tab (ft-...); got {shown}."
+        )
+    check_kind(str(model), models.resolve(str(model)).slot, task, where)
+    return str(model)
+
+
 def postprocess(
     loaded: LoadedModel, text: str, encoding: Encoding, logits: np.ndarray, aggregation: str
 ) -> list[Entity]:
@@ -74,10 +98,13 @@ def postprocess(
     ]
 
 
-def run(models: Models, text: str, aggregation: str = config.DEFAULT_AGGREGATION) -> TagResult:
-    """Named entities, aggregated exactly as transformers' token-classification pipeline."""
+def run(
+    models: Resolving, text: str, aggregation: str = config.DEFAULT_AGGREGATION, model: str = ""
+) -> TagResult:
+    """Named entities, aggregated exactly as transformers' token-classification pipeline;
+    ``model``: "" for the registry's tagger, or a fine-tuned tagger's id."""
     text, aggregation = preprocess(text, aggregation)
-    loaded = models.load(SLOT)
+    loaded = models.load(pick_model(models, model, SLOT, "tag", "/tag"))
     encoding = encode(loaded, text)
     logits = token_logits(loaded, encoding[0])
     stacked = np.stack([logits[i] for i in range(len(encoding[0]))])
