@@ -28,7 +28,7 @@ REGISTRY_HEADS = [(config.REGISTRY[n].display_name, n) for n in config.CLASSIFY_
 
 def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
     """The registry's heads, then the ones this browser session fine-tuned (nobody else's)."""
-    own = service.finetuned.owned_by(request.session_hash if request else None)
+    own = service.finetuned.owned_by(request.session_hash if request else None, "classify")
     return REGISTRY_HEADS + [(f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own]
 
 
