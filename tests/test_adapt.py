@@ -173,3 +173,32 @@ def test_fine_tune_starts_from_the_adapted_discriminator(adapted, client, tmp_pa
     *_, tuned = client.predict(*args, api_name="/finetune")
     assert tuned["base"] == result["model_id"] and tuned["stopped"] == "completed"
     assert tuned["model_id"].startswith("ft-") and tuned["metrics"]["accuracy"] is not None
+
+
+def test_v1_detect_and_embeddings_take_the_id(adapted, app_url: str, tmp_path: Path):
+    import httpx
+    import torch
+    from transformers import AutoTokenizer, ElectraModel
+
+    *_, zip_path, result = adapted["outputs"]
+    model_id = result["model_id"]
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / model_id / "discriminator"
+    text = "The dog finds some words in the kitchen."
+    with httpx.Client(base_url=app_url.rstrip("/"), timeout=60) as http:
+        detected = http.post("/v1/detect", json={"model": model_id, "input": text}).json()
+        page = http.post("/v1/detect", json={"model": model_id, "input": [text]}).json()
+        embedded = http.post("/v1/embeddings", json={"model": model_id, "input": text})
+        wrong = http.post("/v1/classify", json={"model": model_id, "input": text})
+        gone = http.post("/v1/detect", json={"model": "ad-00000000000000ff", "input": text})
+    assert detected["model"] == model_id and detected["data"][0]["tokens"] == page["data"][0]["tokens"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    encoded = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        hidden = ElectraModel.from_pretrained(folder).eval()(**encoded).last_hidden_state[0]
+    expected = hidden.mean(0) / hidden.mean(0).norm()
+    assert embedded.status_code == 200 and embedded.json()["model"] == model_id
+    assert embedded.json()["data"][0]["embedding"] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert wrong.status_code == 400 and "/v1/detect" in wrong.json()["error"]["message"]
+    assert gone.status_code == 404 and "Adapt tab" in gone.json()["error"]["message"]

@@ -357,6 +357,7 @@ def test_openapi_model_fields_validate_what_the_server_takes(url):
     assert not valid("ClassifyRequest", {"model": "ner", "input": "Fine."})
     assert not valid("ClassifyRequest", {"model": "ft-XYZ", "input": "Fine."})
     assert not valid("DetectRequest", {"model": ft_id, "input": "Fine."})
+    assert valid("DetectRequest", {"model": "ad-0123456789abcdef", "input": "Fine."})
     for name in ("EmbeddingRequest", "ClassifyRequest", "DetectRequest", "TagRequest", "AnswerRequest"):
         (example,) = schemas[name]["examples"]
         assert valid(name, example), name

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .. import __version__, config
-from ..finetune import MODEL_ID
+from ..finetune import KINDS, MODEL_ID
 from ..service import ModelService
 from .catalog import FINETUNED_ROUTES, Catalog
 from .edge import Edge
@@ -62,6 +62,15 @@ def create_api(service: ModelService, environ: Mapping[str, str] | None = None) 
 
 
 FINETUNED_ID = {"type": "string", "pattern": f"^{MODEL_ID.pattern}$"}  # "ft-..." (its own schema)
+
+
+def finetuned_id(kind: str | None) -> dict[str, str]:
+    """The schema of the ids of one kind of trained model (``ad-...`` for "adapt"); any id for None."""
+    if kind is None:
+        return FINETUNED_ID
+    return {"type": "string", "pattern": f"^{KINDS[kind].prefix}[0-9a-f]{{12,}}$"}
+
+
 REQUESTS = {  # request schema -> its route, for the models each takes
     "EmbeddingRequest": "/v1/embeddings",
     "ClassifyRequest": "/v1/classify",
@@ -95,7 +104,7 @@ def openapi(app: FastAPI, guard: Guard, catalog: Catalog) -> dict[str, Any]:
             names = {"type": "string", "enum": catalog.names(route)}
             # a Fine-tune tab id is taken too (never listed: it is its trainer's to share)
             if route in FINETUNED_ROUTES:
-                model["anyOf"] = [names, FINETUNED_ID]
+                model["anyOf"] = [names, finetuned_id(FINETUNED_ROUTES[route])]
             else:
                 model.update(names)
             body = components["schemas"][name]
