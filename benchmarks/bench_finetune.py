@@ -3,6 +3,7 @@ the training process's peak memory, and ``/classify`` p50 over plain HTTP while 
 
     python benchmarks/bench_finetune.py [--workdir DIR] [--rows 80] [--requests 15] [--out FILE.md]
     python benchmarks/bench_finetune.py --direct [--workdir DIR]   # the training child alone
+    python benchmarks/bench_finetune.py --task tag|qa [--rows N]   # tagging / QA children alone
 
 The app runs as ``python app.py`` with the discriminator (the base of the runs) and the sentiment
 head on electra-base-shaped random checkpoints (``benchmarks/checkpoints.py``; the other slots
@@ -13,6 +14,8 @@ is the training child's VmHWM (read from /proc while it runs). ``/classify`` (se
 128-token text) is timed one request at a time, idle before the runs (the baseline, same server)
 and while each run is in its training loop. ``--direct`` runs the training child
 (``electra_demo.finetune.worker``) without the app (no gradio needed: for a GPU machine).
+``--task tag`` and ``--task qa`` time the tagging and QA children the same way
+(``benchmarks/bench_finetune_tasks.py``: seconds per 100 sentences / questions, peak memory).
 """
 
 from __future__ import annotations
@@ -310,12 +313,16 @@ def bench_direct(work: Path, rows: int) -> list[dict[str, Any]]:
     return runs
 
 
-def report_direct(runs: list[dict[str, Any]], command: str) -> str:
+def device_line() -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else cpu_line()
+    return f"{device}; torch {torch.__version__}"
+
+
+def report_direct(runs: list[dict[str, Any]], command: str) -> str:
     lines = [
-        f"Device: {device}; torch {torch.__version__}",
+        f"Device: {device_line()}",
         f"Command: `{command}`",
         "",
         "| mode | rows trained (128 tokens, 1 epoch, batch 16) | training loop | s per 100 rows | peak RSS | "
@@ -337,12 +344,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=15, help="idle /classify requests timed")
     parser.add_argument("--direct", action="store_true", help="the training child alone, no app")
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    parser.add_argument(
+        "--task", choices=("classify", "tag", "qa"), default="classify", help="tag and qa: the child alone"
+    )
     args = parser.parse_args(argv)
     command = "python " + " ".join(
         ["benchmarks/bench_finetune.py", *(argv if argv is not None else sys.argv[1:])]
     )
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if args.direct:
+    if args.task != "classify":
+        from bench_finetune_tasks import bench_task, report_task
+
+        runs = bench_task(args.workdir, base_checkpoint(args.workdir), args.task, args.rows)
+        text = report_task(args.task, runs, device_line(), command)
+    elif args.direct:
         text = report_direct(bench_direct(args.workdir, args.rows), command)
     else:
         text = report_app(bench_app(args.workdir, args.rows, args.requests), command, args.rows)
