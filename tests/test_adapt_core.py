@@ -109,6 +109,25 @@ def test_masks_take_the_fraction_of_non_special_tokens_only():
     assert torch.equal(masked, objective.choose_masks(batch, 0.2, [1, 2]))
 
 
+def test_the_mlm_loss_and_logits_are_electra_for_masked_lm_s(tiny_dir: Path):
+    from transformers import ElectraForMaskedLM
+
+    generator = ElectraForMaskedLM.from_pretrained(tiny_dir / "generator").eval()
+    batch = objective.pad([[2, 30, 31, 32, 33, 34, 3], [2, 40, 41, 3]], 0, [0, 1, 2, 3, 4])
+    masked = objective.choose_masks(batch, 0.4, [5, 6])
+    labels = batch.input_ids.masked_fill(~masked, -100)
+    with torch.no_grad():
+        out = generator(
+            input_ids=objective.masked_input(batch, masked, 4),
+            attention_mask=batch.attention_mask,
+            labels=labels,
+        )
+        logits = objective.masked_logits(generator, batch, masked, 4)
+    assert torch.allclose(logits, out.logits[masked], atol=1e-5)
+    loss = torch.nn.functional.cross_entropy(logits, batch.input_ids[masked])
+    assert float(loss) == pytest.approx(float(out.loss), abs=1e-5)
+
+
 def test_f1_and_auc_equal_scikit_learn():
     truth = [True, False, True, False, False, True, False]
     probabilities = [0.9, 0.2, 0.4, 0.7, 0.1, 0.6, 0.5]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..lazy import lazy_module
 from ..processing import roc_auc
 from ..tasks.corrupt import draw
-from .objective import Batch, choose_masks, mask_seed, masked_input, pad, replace
+from .objective import Batch, choose_masks, mask_seed, masked_logits, pad, replace
 
 if TYPE_CHECKING:
     import torch
@@ -59,8 +59,8 @@ def corrupt_heldout(
         masked = choose_masks(batch, fraction, [mask_seed(seed, 0, start + i) for i in range(len(rows))])
         batch, masked = batch.to(device), masked.to(device)
         with torch.no_grad():
-            logits = _generator_logits(generator, tokenizer, batch, masked)
-            corrupted, replaced = replace(batch, masked, draw(logits[masked], special, sampler))
+            logits = masked_logits(generator, batch, masked, tokenizer.mask_token_id)
+            corrupted, replaced = replace(batch, masked, draw(logits, special, sampler))
         for i, row in enumerate(rows):
             n = len(row)
             out.append(
@@ -73,11 +73,6 @@ def corrupt_heldout(
                 )
             )
     return out
-
-
-def _generator_logits(generator: Any, tokenizer: Any, batch: Batch, masked: torch.Tensor) -> torch.Tensor:
-    inputs = masked_input(batch, masked, tokenizer.mask_token_id)
-    return generator(input_ids=inputs, attention_mask=batch.attention_mask).logits
 
 
 def _stack(texts: Sequence[Heldout], ids: str, pad_id: int, special: Sequence[int]) -> Batch:
@@ -114,9 +109,9 @@ def generator_guesses(
             masked[i, : len(t.masked)] = torch.tensor(t.masked)
         batch, masked = batch.to(device), masked.to(device)
         with torch.no_grad():
-            logits = _generator_logits(generator, tokenizer, batch, masked)
-        top = logits.argmax(dim=-1).cpu()
-        out += [top[i][masked[i].cpu()].tolist() for i in range(len(rows))]
+            top = masked_logits(generator, batch, masked, tokenizer.mask_token_id).argmax(dim=-1).cpu()
+        counts = masked.sum(dim=1).tolist()  # the masked positions, row after row
+        out += [chunk.tolist() for chunk in torch.split(top, counts)]
     return out
 
 

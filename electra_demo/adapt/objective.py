@@ -80,6 +80,16 @@ def masked_input(batch: Batch, masked: torch.Tensor, mask_id: int) -> torch.Tens
     return batch.input_ids.masked_fill(masked, mask_id)
 
 
+def masked_logits(generator: Any, batch: Batch, masked: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """The generator's logits at the masked positions only (``[masked tokens, vocabulary]``), as
+    ``ElectraForMaskedLM`` computes them: vocabulary-wide logits at every position would be six
+    times larger (30,522 floats a token)."""
+    hidden = generator.electra(
+        input_ids=masked_input(batch, masked, mask_id), attention_mask=batch.attention_mask
+    ).last_hidden_state
+    return generator.generator_lm_head(generator.generator_predictions(hidden[masked]))
+
+
 def replace(batch: Batch, masked: torch.Tensor, sampled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The corrupted ids and the discriminator's labels (1: differs from the original)."""
     corrupted = batch.input_ids.clone()
@@ -97,15 +107,13 @@ def losses(
     sampler: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(total, mlm, rtd)`` for one batch: the joint loss to minimise and its two parts."""
-    labels = batch.input_ids.masked_fill(~masked, -100)  # the MLM loss only on masked positions
-    out = generator(
-        input_ids=masked_input(batch, masked, mask_id), attention_mask=batch.attention_mask, labels=labels
-    )
+    logits = masked_logits(generator, batch, masked, mask_id)
+    mlm = torch.nn.functional.cross_entropy(logits, batch.input_ids[masked])  # ElectraForMaskedLM's loss
     with torch.no_grad():
-        sampled = draw(out.logits[masked], banned, sampler)
+        sampled = draw(logits, banned, sampler)
     corrupted, replaced = replace(batch, masked, sampled)
     detected = discriminator(input_ids=corrupted, attention_mask=batch.attention_mask, labels=replaced)
-    return out.loss + RTD_WEIGHT * detected.loss, out.loss, detected.loss
+    return mlm + RTD_WEIGHT * detected.loss, mlm, detected.loss
 
 
 def tie_embeddings(generator: Any, discriminator: Any) -> bool:
