@@ -117,7 +117,7 @@ def environ_for(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, 
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO)
     args = parse_args()
     environ = environ_for(args, os.environ)
     if environ != dict(os.environ):
