@@ -32,6 +32,8 @@ def test_mcp_tools_beside_the_api(url):
         "explain",
         "batch",
         "finetune",
+        "finetune_tag",
+        "finetune_qa",
         "adapt",
     }
     body = {

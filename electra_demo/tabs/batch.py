@@ -90,8 +90,7 @@ def endpoint(service: ModelService) -> Callable:
             pair_column: For classify with the nli head, the column holding the hypotheses.
             question_column: For answer, the column holding the questions.
             context_column: For answer, the column holding the contexts.
-            head: For classify: sentiment, emotion, nli, or a fine-tuned classifier's id ("ft-..."); for
-                tag or answer: a fine-tuned tagger's or reader's id (else the demo's model).
+            head: sentiment, emotion, nli or a fine-tuned model's id (ft-...: classify, tag or answer).
             aggregation: For tag: none, simple, first, average or max.
             threshold: For detect: the probability above which a token counts as replaced.
             top_k: For answer: how many answers per row.

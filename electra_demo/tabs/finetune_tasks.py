@@ -72,12 +72,11 @@ def tag_endpoint(
         progress=gr.Progress(),
     ):
         """Fine-tune an ELECTRA entity tagger on tagged sentences; stream its progress, then its held-out
-        entity-level metrics, its id and the trained model as a zip.
+        entity-level metrics, its id and the trained model as a zip. Tags in IOB2, IOB1, BIOES or plain
+        labels (IO) are normalised to IOB2; spans are [start, end, label] (or objects) over the text.
 
         Args:
-            file: CoNLL-style text (`token tag` a line, a blank line between sentences), JSONL with
-                {"tokens", "tags"} (or "ner_tags"), or JSONL with {"text", "entities": [[start, end, label]]};
-                tags in IOB2, IOB1, BIOES or plain labels (IO), normalised to IOB2.
+            file: CoNLL text (`token tag` lines), JSONL {"tokens", "tags"} or {"text", "entities"}.
             base: The registry slot whose encoder starts the training (default "discriminator").
             mode: "full" (every weight trains) or "head" (the encoder is frozen: fast, weaker).
             epochs: Passes over the training sentences (1 to 20).
@@ -136,19 +135,18 @@ def qa_endpoint(
     ):
         """Fine-tune an ELECTRA reader (extractive question answering) on question/answer pairs; stream
         its progress, then its held-out SQuAD 2.0 exact match and F1, its id and the model as a zip.
+        is_impossible is honoured and empty answer lists mean no answer; a question whose answer is not
+        at its answer_start is dropped (counted in rows.dropped).
 
         Args:
-            file: SQuAD JSON (v1.1 or v2.0; is_impossible honoured) or JSONL with {"question", "context",
-                "answers": {"text": [...], "answer_start": [...]}} (empty lists: no answer). A question
-                whose answer is not at its answer_start is dropped (counted in rows.dropped).
+            file: SQuAD JSON (v1.1 or v2.0) or JSONL {"question", "context", "answers"} (datasets' shape).
             base: The registry slot whose encoder starts the training (default "discriminator").
             mode: "full" (every weight trains) or "head" (the encoder is frozen: fast, weaker).
             epochs: Passes over the training questions (1 to 20).
             learning_rate: The learning rate (1e-7 to 0.01).
             batch_size: Windows per step (1 to 64).
             max_length: Tokens per window, question included (8 to 512).
-            doc_stride: Tokens shared by neighbouring windows of a long context (0 to 256, at most half
-                of max_length).
+            doc_stride: Tokens shared by neighbouring windows (0 to 256, at most half of max_length).
             eval_fraction: Share of the contexts held out (0.05 to 0.5): no context is on both sides.
             seed: The seed of the split, the new head's weights and the shuffling.
 
