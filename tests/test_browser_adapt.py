@@ -61,6 +61,13 @@ def test_adapt_watch_compare_and_use(page, app_url, tmp_path: Path):
     expect(page.locator("#adapt-truth").get_by_text("replaced").first).to_be_visible()  # the legend
     expect(page.locator("#adapt-download a[data-testid='download-link']")).to_have_count(1, timeout=TIMEOUT)
 
+    # it is a base in this visitor's Fine-tune tab (adapt, then fine-tune)
+    page.get_by_role("tab", name="Fine-tune", exact=True).click()
+    page.get_by_role("combobox", name="Base model (its encoder starts the training)", exact=True).click()
+    base = page.get_by_role("option", name=f"Yours: templates: adapted, 60 steps ({model_id})", exact=True)
+    expect(base).to_be_visible(timeout=TIMEOUT)
+    page.keyboard.press("Escape")
+
     # the adapted pair is in this visitor's model list of the Replaced tokens tab, and answers there
     page.get_by_role("tab", name="Replaced tokens", exact=True).click()
     page.locator("#detect-model input").click()

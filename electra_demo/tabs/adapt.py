@@ -22,7 +22,7 @@ from ..finetune.jobs import Run, Trainings
 from ..processing import InputError
 from ..service import ModelService
 from .common import RAW, BuiltTab, Tab, enqueued_at
-from .finetune import stream_errors, upload_of
+from .finetune_stream import stream_errors, upload_of
 
 
 def intro(limits: data.Limits, trainings: Trainings) -> str:
@@ -135,10 +135,7 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits, c
             position or the step, loss, mlm_loss, rtd_loss, elapsed and remaining seconds.
         """
         since = enqueued_at()  # a Cancel pressed from now on stops this run, even before it is queued
-        try:
-            path, name = upload_of(file)
-        except InputError:
-            raise InputError("Please upload a TXT, CSV, TSV or JSONL file of texts first.") from None
+        path, name = upload_of(file, "a TXT, CSV, TSV or JSONL file of texts")
         settings = data.check_settings(
             steps, learning_rate, batch_size, max_length, mask_fraction, eval_fraction, seed
         )

@@ -21,6 +21,18 @@ def adapted_models(service: ModelService, request: gr.Request | None) -> list[tu
     return [("The demo's models", ""), *mine]
 
 
+def offer_adapted_bases(service: ModelService, bases: gr.Dropdown) -> None:
+    """Fine-tune's base list: the registry's slots, then the models this session adapted (an
+    adapted discriminator is a base too), refreshed when the list is opened."""
+
+    def refresh(request: gr.Request):
+        """The base list, with this session's adapted models (UI only)."""
+        registry = [(slot.display_name, name) for name, slot in config.REGISTRY.items()]
+        return gr.update(choices=registry + adapted_models(service, request)[1:])
+
+    bases.focus(refresh, None, bases, api_visibility="private", queue=False)
+
+
 def adapted_model_menu(service: ModelService, tab: str) -> gr.Dropdown:
     """The ``model`` input: the demo's models or one this session adapted (refreshed when opened)."""
     menu = gr.Dropdown(

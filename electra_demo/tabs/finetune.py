@@ -25,6 +25,7 @@ from ..processing import InputError
 from ..service import ModelService
 from . import finetune_tasks
 from .common import RAW, BuiltTab, Tab, enqueued_at
+from .detect import offer_adapted_bases
 from .finetune_stream import follow, stream_errors, upload_of
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ def build(service: ModelService) -> BuiltTab:
             )
         with gr.Column(scale=3):
             settings = _settings()
+            offer_adapted_bases(service, settings[0])  # a model adapted in the Adapt tab is a base too
             stride = finetune_tasks.stride()
             with gr.Row():
                 run_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
