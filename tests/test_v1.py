@@ -395,6 +395,33 @@ def test_gradio_call_with_missing_arguments_is_a_4xx_with_a_message(url):
     assert fine.status_code == 200 and fine.json()["event_id"]
 
 
+def _plain_call(url: str, name: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/<name> with {"data": data}, then its stream: (event, outputs)."""
+    posted = httpx.post(f"{url}/gradio_api/call/{name}", json={"data": data}, timeout=60)
+    assert posted.status_code == 200, posted.text
+    stream = httpx.get(f"{url}/gradio_api/call/{name}/{posted.json()['event_id']}", timeout=120).text
+    event = [line for line in stream.splitlines() if line.startswith("event: ")][-1][7:]
+    last = [line for line in stream.splitlines() if line.startswith("data: ")][-1][6:]
+    return event, json.loads(last)
+
+
+def test_plain_http_callers_may_leave_out_trailing_optional_arguments(url, service):
+    """Code written for an endpoint's earlier arguments keeps working when it gains a trailing
+    optional one: left-out trailing arguments get their defaults, as gradio_client gives them."""
+    event, outputs = _plain_call(url, "detect", ["The chef cooked the meal."])
+    assert event == "complete" and outputs[-1] == service.detect("The chef cooked the meal.").to_json()
+    event, outputs = _plain_call(url, "classify", ["sentiment", "A fine film."])  # text_pair left out
+    assert event == "complete" and outputs[-1]["head"] == "sentiment"
+    event, outputs = _plain_call(url, "answer", ["Where was Marie born?", "Marie was born in Warsaw."])
+    assert event == "complete" and outputs[-1]["settings"]["top_k"] == 3
+    for given in ([], ["sentiment"]):  # the text left out (head has a default): refused, in words
+        reply = httpx.post(f"{url}/gradio_api/call/classify", json={"data": given}, timeout=60)
+        assert reply.status_code == 422, reply.text
+        detail = reply.json()["detail"]
+        assert detail.startswith("No value provided for required argument: text.")
+        assert "POST /gradio_api/call/classify takes" in detail
+
+
 def test_random_weights_are_said_and_trained_ones_are_not(tiny_env, tiny_dir, tmp_path, client, url):
     """--tiny's checkpoints are marked random: every answer from one says so (a `warning` in the body,
     the slot in a header) and /v1/models flags them; a checkpoint without the mark gets neither."""

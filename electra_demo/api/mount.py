@@ -7,6 +7,13 @@ It also guards Gradio's ``POST /gradio_api/call/...`` routes: a body that lacks 
 names one the endpoint does not take, or an endpoint that does not exist, raises inside Gradio's
 route and used to answer ``500 Internal Server Error`` with no message. Here such a request
 answers 422 (or 404) with Gradio's usual ``{"detail": ...}`` saying what the endpoint takes.
+
+And it keeps plain HTTP callers working when an endpoint gains a trailing optional argument (as
+``/tag`` and ``/answer`` gained ``model``): on ``POST /gradio_api/call/<endpoint>``, Gradio wants
+every argument in ``{"data": [...]}``, so a body that leaves out trailing arguments that have
+defaults gets those defaults here (what gradio_client does on its side). Gradio has no setting for
+this. One that leaves out an argument without a default answers 422 naming it (Gradio accepted
+it and failed the event later, with no message).
 """
 
 from __future__ import annotations
@@ -45,7 +52,49 @@ class Dispatch:
         if call is None:
             await self.app(scope, receive, send)
             return
-        await self.guarded(call.group(1), scope, receive, send)
+        name = call.group(1)
+        if not path.startswith("/gradio_api/call/v2/"):
+            try:
+                scope, receive = await self.with_defaults(name, scope, receive)
+            except MissingArgument as error:
+                await _detail(send, 422, f"{error} {self.usage(name)}")
+                return
+        await self.guarded(name, scope, receive, send)
+
+    async def with_defaults(self, name: str, scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
+        """The request with its body read, and trailing arguments left out given their defaults."""
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: let Gradio see it
+                return scope, _replay([message], receive)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        padded = self.pad(name, body)
+        if padded is not body:
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(padded)).encode())]}
+        return scope, _replay([{"type": "http.request", "body": padded, "more_body": False}], receive)
+
+    def pad(self, name: str, body: bytes) -> bytes:
+        """``body`` with ``data`` completed by the defaults of the trailing arguments it leaves
+        out; ``body`` itself when there is nothing to add (or it is not such a request)."""
+        params = (self.endpoints() or {}).get(name)
+        try:
+            payload = orjson.loads(body) if params else None
+        except orjson.JSONDecodeError:
+            return body
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or not params or len(data) >= len(params):
+            return body
+        missing = params[len(data) :]
+        required = [p.get("parameter_name", "?") for p in missing if not p.get("parameter_has_default")]
+        if required:  # Gradio would fail the event later, with no message
+            raise MissingArgument(f"No value provided for required argument: {', '.join(required)}.")
+        payload["data"] = data + [p.get("parameter_default") for p in missing]
+        return orjson.dumps(payload)
 
     async def guarded(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -63,10 +112,7 @@ class Dispatch:
             status, detail = self.explain(name, error)
             if status is None:
                 raise
-            body = orjson.dumps({"detail": detail})
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await _detail(send, status, detail)
 
     def explain(self, name: str, error: Exception) -> tuple[int | None, str]:
         """The status and message for an error raised inside Gradio's call route, or None."""
@@ -113,8 +159,31 @@ class Dispatch:
         ]
         return (
             f"POST /gradio_api/call/v2/{name} takes a JSON object with: {', '.join(described)}; "
-            f'POST /gradio_api/call/{name} takes {{"data": [...]}} with every argument in that order.'
+            f'POST /gradio_api/call/{name} takes {{"data": [...]}} with the arguments in that order '
+            "(trailing ones with defaults may be left out)."
         )
+
+
+class MissingArgument(ValueError):
+    """A plain HTTP call leaves out an argument that has no default."""
+
+
+async def _detail(send: Send, status: int, detail: str) -> None:
+    """Answer ``{"detail": ...}`` with ``status``, as Gradio's own errors look."""
+    body = orjson.dumps({"detail": detail})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then the connection's own."""
+    waiting = list(messages)
+
+    async def replayed() -> Message:
+        return waiting.pop(0) if waiting else await receive()
+
+    return replayed
 
 
 def app_kwargs(service: ModelService, environ: Mapping[str, str] | None = None, blocks: Any = None) -> dict:
