@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,21 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def cancel_pressed(monkeypatch) -> threading.Event:
+    """Set once the Cancel button's handler has run on the server."""
+    from electra_demo import cancels
+
+    pressed = threading.Event()
+    original = cancels.Cancels.cancel
+
+    def cancel(self, session):
+        try:
+            return original(self, session)
+        finally:
+            pressed.set()
+
+    monkeypatch.setattr(cancels.Cancels, "cancel", cancel)
+    return pressed

@@ -47,24 +47,6 @@ def fill_settings(page, settings: dict) -> None:
     set_number(page, "finetune-max-length", settings["max_length"])
 
 
-@pytest.fixture
-def cancel_pressed(monkeypatch) -> threading.Event:
-    """Set once the Cancel button's handler has run on the server."""
-    from electra_demo import cancels
-
-    pressed = threading.Event()
-    original = cancels.Cancels.cancel
-
-    def cancel(self, session):
-        try:
-            return original(self, session)
-        finally:
-            pressed.set()
-
-    monkeypatch.setattr(cancels.Cancels, "cancel", cancel)
-    return pressed
-
-
 def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path, cancel_pressed):
     path = write_csv(tmp_path / "cues.csv", cue_rows(800), header=("id", "text", "label"))
     rows = [(str(i), text, label) for i, (text, label) in enumerate(cue_rows(800))]
