@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -131,17 +132,14 @@ def export_onnx(
     """Export a checkpoint in a child process, so the server never holds the exporter's peak
     memory (several GB for a base-size model); the child loads the same safetensors weights.
     ``nice`` > 0 runs the child at a lower CPU priority (a background export yields to requests)."""
-    import os
     import subprocess
     import sys
 
     command = [sys.executable, "-m", "electra_demo.backends", source, architecture, str(target)]
     command += ["--revision", revision] if revision else []
     command += ["--int8"] if int8 else []
-    lower = (lambda: os.nice(nice)) if nice > 0 and hasattr(os, "nice") else None
-    run = subprocess.run(
-        command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False, preexec_fn=lower
-    )
+    command += ["--nice", str(nice)] if nice > 0 else []
+    run = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
     if run.returncode != 0:
         lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
         raise RuntimeError(f"export failed: {lines[-1] if lines else run.returncode}")
@@ -159,7 +157,10 @@ def _export_main(argv: list[str] | None = None) -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--revision")
     parser.add_argument("--int8", action="store_true")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority first")
     args = parser.parse_args(argv)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)
     model = getattr(transformers, AUTO_CLASSES[args.architecture]).from_pretrained(
         args.source, revision=args.revision, use_safetensors=True, trust_remote_code=False
     )
