@@ -53,19 +53,13 @@ class Server:
         for line in storage_lines(self.environ):
             log.info("storage: %s", line)
         preload = preload_slots(self.environ)  # a bad setting fails before the server starts
-        if preload:  # the warm-up's models then load in a moment once the page serves
+        if preload:  # the same work as on first use, done first: models then load in a moment
             log.info("torch, transformers and ONNX Runtime imported in %.1f s", import_runtime())
-        block = not kwargs.pop("prevent_thread_lock", False)
-        launched = self.demo.launch(
-            app_kwargs=app_kwargs(self.service, self.environ, self.demo),
-            prevent_thread_lock=True,
-            **launch_kwargs(),
-            **kwargs,
+        # the warm-up's first load overlaps the server's own start-up; nothing waits on it
+        self.service.start_background(preload)
+        return self.demo.launch(
+            app_kwargs=app_kwargs(self.service, self.environ, self.demo), **launch_kwargs(), **kwargs
         )
-        self.service.start_background(preload)  # once the page serves: it never waits on the warm-up
-        if block:
-            self.demo.block_thread()
-        return launched
 
 
 def create_server(environ: Mapping[str, str]) -> Server:
