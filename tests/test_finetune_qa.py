@@ -161,3 +161,14 @@ def test_the_reader_in_v1_batch_and_explain_and_wrong_kinds_are_clean(
         gc.predict("paris", "simple", model_id, api_name="/tag")
     with pytest.raises(gradio_client.exceptions.AppError, match="is a fine-tuned reader"):
         gc.predict(model_id, "text", "", api_name="/classify")
+
+
+def test_windows_too_small_for_the_questions_are_a_message(gc, tmp_path: Path):
+    path = write_jsonl(tmp_path / "q.jsonl", qa_records(10))
+    settings = {**QA_SETTINGS, "max_length": 16, "doc_stride": 8, "epochs": 1}
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match="too long for windows of 16 tokens sharing 8"
+    ):
+        gc.predict(*qa_args(path, **settings), api_name="/finetune_qa")
+    with pytest.raises(gradio_client.exceptions.AppError, match="at most half the maximum length"):
+        gc.predict(*qa_args(path, **{**settings, "doc_stride": 9}), api_name="/finetune_qa")

@@ -39,6 +39,20 @@ def _positions(encoded: Any, w: int, answers: dict[str, list], cls_index: int) -
     return first - 1, last + 1
 
 
+def _question_room(
+    tokenizer: Any, questions: list[dict[str, Any]], max_length: int, stride: int
+) -> int | None:
+    """The length in tokens of the first question that leaves the context no more than ``stride``
+    tokens of a window (the tokenizer cannot make such windows), or None."""
+    for q in questions:
+        tokens = len(
+            tokenizer(q["question"], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        )
+        if max_length - tokens - 3 <= stride:
+            return tokens
+    return None
+
+
 def encode(tokenizer: Any, questions: list[dict[str, Any]], max_length: int, doc_stride: int) -> list[dict]:
     """Training rows: every window of every question, with its start and end positions."""
     if not questions:
@@ -133,13 +147,14 @@ def train(spec: dict[str, Any], events: Events, stop: Stop) -> dict[str, Any]:
         raise Cancelled
     settings = spec["settings"]
     max_length, stride = settings["max_length"], settings["doc_stride"]
-    try:
-        rows = encode(tokenizer, spec["train"], max_length, stride)
-    except Exception as error:  # noqa: BLE001 - the tokenizer refuses a question that leaves no room for the context
+    too_long = _question_room(tokenizer, [*spec["train"], *spec["eval"]], max_length, stride)
+    if too_long is not None:
         raise RuntimeError(
-            f"A question is too long for windows of {max_length} tokens sharing {stride} "
-            f"({error}); raise max_length or lower doc_stride."
-        ) from None
+            f"A question is {too_long} tokens long: too long for windows of {max_length} tokens sharing "
+            f"{stride} (the question, 3 special tokens and more context than the stride must fit); raise "
+            f"max_length or lower doc_stride."
+        )
+    rows = encode(tokenizer, spec["train"], max_length, stride)
     built, history = trainer(spec, model, rows, transformers.DataCollatorWithPadding(tokenizer), events, stop)
     seconds = fit(built, stop)
     events.write(event="evaluating")
