@@ -9,7 +9,6 @@ checkpoints are random, so a high rate). The held-out RTD AUC must rise by at le
 
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from electra_demo.adapt import is_adapted
 from tests.adapt_helpers import LEARN, corpus, write_txt
+from tests.test_finetune import wait_for
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
@@ -92,19 +92,6 @@ def test_bad_files_and_settings_get_clear_messages(client, tmp_path: Path):
         with pytest.raises(gradio_client.exceptions.AppError) as error:
             client.predict(*args, api_name="/adapt")
         assert message in str(error.value) and "Traceback" not in str(error.value)
-
-
-def wait_for(job, predicate, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for outputs in job.outputs():
-            shown = outputs[-1] if isinstance(outputs, (list, tuple)) else None
-            if isinstance(shown, dict) and predicate(shown):
-                return shown
-        if job.done():
-            raise AssertionError(f"the job ended first: {job.result()}")
-        time.sleep(0.1)
-    raise AssertionError(f"nothing matched within {timeout} s")
 
 
 def test_cancel_stops_the_run_and_keeps_nothing(app_url: str, tmp_path: Path):

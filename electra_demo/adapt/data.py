@@ -17,7 +17,6 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import config, tables
@@ -94,14 +93,9 @@ class Texts:
 
 
 def read_upload(path_or_bytes: str | os.PathLike[str] | bytes, filename: str, limits: Limits) -> Table:
-    """The upload as a :class:`~electra_demo.tables.Table` (TXT, CSV, TSV or JSONL, UTF-8)."""
-    name = Path(filename).name or "the file"
-    if Path(name).suffix.lower() not in FORMATS:
-        raise InputError(
-            f"The file {name} is not a supported type; upload a .txt file (one text a line), a .csv "
-            f"(with a header row) or .tsv file, or a .jsonl file, with a column of texts."
-        )
-    return tables.read_table(path_or_bytes, name, max_rows=limits.max_rows, max_bytes=limits.max_bytes)
+    """The upload as a :class:`~electra_demo.tables.Table`: TXT, CSV, TSV or JSONL (the Batch tab's
+    formats, UTF-8), with this tab's limits on rows and bytes."""
+    return tables.read_table(path_or_bytes, filename, max_rows=limits.max_rows, max_bytes=limits.max_bytes)
 
 
 def propose_column(table: Table) -> str:
