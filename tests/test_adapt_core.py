@@ -83,6 +83,18 @@ def test_settings_are_checked_with_their_ranges():
             data.check_settings(*bad)
 
 
+def test_the_row_limit_is_fine_tune_s_setting():
+    assert data.Limits.from_environ({}).max_rows == 5_000
+    assert (
+        data.Limits.from_environ({"ELECTRA_DEMO_TRAIN_ROWS": "10"}).max_rows == 10
+    )  # Fine-tune's minimum is 4
+    with pytest.raises(ValueError, match="ELECTRA_DEMO_TRAIN_ROWS"):
+        data.Limits.from_environ({"ELECTRA_DEMO_TRAIN_ROWS": "many"})
+    limits = data.Limits.from_environ({"ELECTRA_DEMO_TRAIN_ROWS": "25"})
+    with pytest.raises(InputError, match="26 rows; the limit is 25"):
+        data.read_upload(("a\n" * 26).encode(), "t.txt", limits)
+
+
 def test_split_is_seeded_and_holds_at_least_one_out():
     train, held = data.split(100, 0.1, 42)
     assert len(held) == 10 and sorted(train + held) == list(range(100))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import config, tables
+from ..finetune import data as finetune_data
 from ..finetune.data import _check_float, _whole, find_column
 from ..processing import InputError, check_int, check_probability, check_seed
 from ..tables import Table, quote_name
@@ -44,15 +45,9 @@ class Limits:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Limits:
-        """``ELECTRA_DEMO_TRAIN_ROWS`` sets the row limit (default 5,000), as for Fine-tune."""
-        raw = environ.get("ELECTRA_DEMO_TRAIN_ROWS", "").strip()
-        if not raw:
-            return cls()
-        if not raw.isdigit() or int(raw) < cls.min_texts:
-            raise ValueError(
-                f"ELECTRA_DEMO_TRAIN_ROWS must be a whole number from {cls.min_texts}; got {raw!r}"
-            )
-        return cls(max_rows=int(raw))
+        """``ELECTRA_DEMO_TRAIN_ROWS`` sets the row limit (default 5,000), read as Fine-tune reads
+        it (below 20, every upload is refused with a message naming both limits)."""
+        return cls(max_rows=finetune_data.Limits.from_environ(environ).max_rows)
 
     def describe(self) -> str:
         return (
@@ -125,7 +120,8 @@ def build_texts(table: Table, text_column: object, limits: Limits) -> Texts:
     if len(texts) < limits.min_texts:
         raise InputError(
             f"The file has {len(texts):,} non-empty texts in column {quote_name(column)} ({dropped:,} "
-            f"empty ones dropped); adapting needs at least {limits.min_texts}."
+            f"empty ones dropped); adapting needs at least {limits.min_texts} (and this server takes "
+            f"up to {limits.max_rows:,} rows)."
         )
     return Texts(texts, dropped, column)
 
