@@ -162,7 +162,11 @@ def test_f1_and_auc_equal_scikit_learn():
 # ---- the child's train(), in this process --------------------------------------------------
 def run_worker(tiny_dir: Path, work: Path, time_limit: float = 600, **settings) -> tuple[dict, dict]:
     spec = worker_spec(tiny_dir, work, corpus(100), 20, steps=15, **settings)
-    result = worker.train(spec, Events(spec["events"]), Stop(time_limit))
+    threads = torch.get_num_threads()
+    try:
+        result = worker.train(spec, Events(spec["events"]), Stop(time_limit))
+    finally:
+        torch.set_num_threads(threads)  # the child sets its own: give this process its count back
     return result, spec
 
 
@@ -272,6 +276,8 @@ def test_time_limit_keeps_the_model_and_cancel_keeps_nothing(tiny_dir: Path, tmp
     spec = worker_spec(tiny_dir, tmp_path / "cancel", corpus(40), 8, steps=15)
     stop = Stop(600)
     stop.cancel()
+    threads = torch.get_num_threads()
     with pytest.raises(Cancelled):
         worker.train(spec, Events(spec["events"]), stop)
+    torch.set_num_threads(threads)
     assert not Path(spec["zip"]).exists()
