@@ -270,3 +270,52 @@ def test_views_and_cards_of_tagging_and_qa_runs():
     assert "| all | 0.5000 | 0.6000 | 2 |" in card.qa_card(qa_result, facts)
     cancelled = views.task_summary({**result, "metrics": None, "stopped": "cancelled"}, 24)
     assert cancelled.startswith("⏹️ **Cancelled** after 3 steps")
+
+
+# ---- the children's encodings (the tiny tokenizer; no model) ---------------------------------------
+@pytest.fixture(scope="module")
+def tokenizer(tiny_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_dir / "discriminator")
+
+
+def test_long_sentences_are_tagged_in_windows_with_no_word_left_out(tokenizer):
+    import numpy as np
+
+    from electra_demo.finetune.worker_tag import IGNORED, encode, word_predictions
+
+    words = ["marie", "curie", "cooked", "in", "paris", "with", "google"] * 7  # 49 words, one piece each
+    tags = [5, 6, 0, 0, 1, 0, 3] * 7
+    rows = encode(tokenizer, {"tokens": [words, words[:3]], "tags": [tags, tags[:3]]}, max_length=16)
+    long_rows = [r for r in rows if r["sentence"] == 0]
+    assert len(long_rows) > 3 and all(len(r["input_ids"]) <= 16 for r in rows)  # windows, none cut off
+    seen = {w for r in long_rows for w in r["words"] if w >= 0}
+    assert seen == set(range(49))
+    for row in rows:  # a word's first piece carries its tag; specials and other pieces -100
+        sentence_tags = [tags, tags[:3]][row["sentence"]]
+        assert row["labels"] == [sentence_tags[w] if w >= 0 else IGNORED for w in row["words"]]
+    predicted = [
+        np.array([w if w >= 0 else 0 for w in r["words"]]) for r in rows
+    ]  # "predicts" the word index
+    assert word_predictions(rows, predicted, [49, 3]) == [list(range(49)), [0, 1, 2]]
+
+
+def test_qa_training_windows_point_at_the_answer_or_cls(tokenizer):
+    from electra_demo.finetune.worker_qa import encode
+
+    context = "the chef cooked meal in kitchen " * 6 + "the capital of paris is here"
+    start = context.index("paris")
+    question = {
+        "question": "where is the capital?",
+        "context": context,
+        "answers": {"text": ["paris"], "answer_start": [start]},
+    }
+    none = {**question, "answers": {"text": [], "answer_start": []}}
+    rows = encode(tokenizer, [question, none], max_length=24, doc_stride=8)
+    with_answer = [r for r in rows if r["start_positions"] != 0]
+    assert len(rows) > 4 and len(with_answer) >= 1
+    for row in with_answer:
+        span = row["input_ids"][row["start_positions"] : row["end_positions"] + 1]
+        assert tokenizer.decode(span) == "paris"
+    assert all(r["start_positions"] == r["end_positions"] == 0 for r in rows if r not in with_answer)
