@@ -211,9 +211,7 @@ class DetectRequest(Request):
 
 class TagRequest(Request):
     model: str = Field(
-        "ner",
-        description="The entity tagger: ner (its slot name or checkpoint id), or the id of a tagger "
-        "trained in the Fine-tune tab (ft-...; taken, though never listed).",
+        "ner", description="The tagger: ner (slot name or checkpoint id), or a Fine-tune tab tagger's id."
     )
     input: TextInputs = Field(
         description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
@@ -242,9 +240,7 @@ class QAInput(Request):
 
 class AnswerRequest(Request):
     model: str = Field(
-        "qa",
-        description="The question-answering model: qa (its slot name or checkpoint id), or the id of a "
-        "reader trained in the Fine-tune tab (ft-...; taken, though never listed).",
+        "qa", description="The reader: qa (slot name or checkpoint id), or a Fine-tune tab reader's id."
     )
     input: QAInput | Annotated[list[QAInput], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
         description=f"A {{question, context}} object or a list of them (at most {MAX_INPUTS}).",
