@@ -116,7 +116,8 @@ def test_detect_with_the_id_equals_the_zip_discriminator(adapted, client, tiny_d
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(tmp_path)
     text = "The chef cooked the lazy meal in berlin."
-    *_, page = client.predict(text, 0.5, model_id, api_name="/detect")
+    _, _, summary, _, page = client.predict(text, 0.5, model_id, api_name="/detect")
+    assert f"Your adapted model `{model_id}`" in summary
     scored = {}
     for name, folder in (
         ("adapted", tmp_path / model_id / "discriminator"),
@@ -139,6 +140,13 @@ def test_corrupt_with_the_id_uses_the_adapted_pair(adapted, client, service):
     *_, mine = client.predict(text, 0.5, 3, model_id, api_name="/corrupt")
     assert mine["original"] == text and mine["replacements"]
     assert service.is_loaded(f"{model_id}:generator") and service.is_loaded(model_id)
+    stored = service.finetuned.checkpoint(model_id)  # the visitor's texts are in their zip only
+    assert (stored / "generator" / "model.safetensors").is_file() and not list(stored.rglob("heldout*"))
+    assert all(
+        text not in p.read_text(errors="replace")
+        for p in stored.rglob("*.json*")
+        for text in corpus(150)[:30]
+    )
     *_, again = client.predict(mine["corrupted"], 0.5, model_id, api_name="/detect")
     assert [t["probability"] for t in again["tokens"]] == pytest.approx(
         [t["probability"] for t in mine["tokens"]], abs=1e-5

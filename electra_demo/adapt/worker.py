@@ -9,9 +9,9 @@ time limit stops the training and keeps what it learnt. The held-out texts are c
 the original generator (:mod:`.evaluate`) and scored before and after.
 
 Saved into the store's staging folder: the discriminator at its top (what ``/detect`` loads),
-``generator/`` beside it, ``README.md`` (the model card), ``heldout.jsonl`` (the corrupted held-out
-texts with both discriminators' scores) and ``training_args.json``; the zip holds
-``<id>/discriminator/``, ``<id>/generator/`` and those files.
+``generator/`` beside it, ``README.md`` (the model card) and ``training_args.json``; the zip holds
+``<id>/discriminator/``, ``<id>/generator/``, those files and ``heldout.jsonl`` (the corrupted
+held-out texts with both discriminators' scores: the visitor's texts, in their zip only).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from ..finetune.worker_common import Cancelled, Events, Stop, main, prepare
 from . import GENERATOR, evaluate, objective
 from .card import model_card
 
-EXTRAS = ("README.md", "heldout.jsonl", "training_args.json")  # beside the two checkpoints
+HELDOUT = "heldout.jsonl"  # the corrupted held-out texts and both discriminators' scores (zip only)
+EXTRAS = ("README.md", "training_args.json")  # beside the two checkpoints
 WEIGHT_DECAY = 0.01
 WARMUP = 0.1  # of the steps
 CLIP = 1.0
@@ -185,16 +186,14 @@ def train(spec: dict[str, Any], events: Events, stop: Stop) -> dict[str, Any]:
 
 
 def save(models: tuple[Any, Any, Any], spec: dict, result: dict, records: list[dict], tied: bool) -> None:
-    """Both checkpoints, the card and the held-out texts into the staging folder, then the zip."""
+    """Both checkpoints and the card into the staging folder, then the zip, which also holds the
+    held-out texts (the visitor's own texts go into their zip only, never into the store)."""
     tokenizer, generator, discriminator = models
     folder = Path(spec["staging"])
     discriminator.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     generator.save_pretrained(folder / GENERATOR)
     tokenizer.save_pretrained(folder / GENERATOR)
-    with open(folder / "heldout.jsonl", "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     facts = {k: result[k] for k in ("rows", "settings", "before", "after", "seconds", "stopped")}
     arguments = {"electra_demo": {**facts, "task": "adapt", "tied_embeddings": tied}}
     (folder / "training_args.json").write_text(json.dumps(arguments, indent=2))
@@ -213,6 +212,8 @@ def save(models: tuple[Any, Any, Any], spec: dict, result: dict, records: list[d
                 name = f"{root}/discriminator/{relative.as_posix()}"
             packed = zipfile.ZIP_STORED if path.suffix == ".safetensors" else zipfile.ZIP_DEFLATED
             archive.write(path, name, compress_type=packed)
+        lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        archive.writestr(f"{root}/{HELDOUT}", lines, compress_type=zipfile.ZIP_DEFLATED)
     partial.rename(zip_path)
 
 

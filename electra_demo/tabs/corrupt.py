@@ -9,7 +9,7 @@ import gradio as gr
 from .. import config, links, rendering
 from ..service import ModelService
 from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
-from .detect import MODEL_LINK, adapted_model_menu
+from .detect import MODEL_LINK, adapted_model_menu, by_adapted
 
 EXAMPLES = [
     ["The chef cooked a delicious meal for the guests in the small kitchen.", 0.15, 0],
@@ -53,7 +53,7 @@ def endpoint(service: ModelService) -> Callable:
             rendering.corrupt_original,
             rendering.corrupt_corrupted,
             lambda corruption: rendering.token_highlights(corruption.detection),
-            rendering.corrupt_summary,
+            lambda corruption: by_adapted(corruption.generator, rendering.corrupt_summary(corruption)),
         )
 
     return corrupt

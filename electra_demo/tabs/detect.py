@@ -7,7 +7,8 @@ from collections.abc import Callable
 import gradio as gr
 
 from .. import config, links, rendering
-from ..service import ModelService
+from ..adapt import is_adapted
+from ..service import LoadedModel, ModelService
 from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
 
 # an adapted model's id is its owner's key: links carry only the demo's own model ("")
@@ -19,6 +20,14 @@ def adapted_models(service: ModelService, request: gr.Request | None) -> list[tu
     own = service.finetuned.owned_by(request.session_hash if request else None)
     mine = [(f"Yours: {m.name} ({m.model_id})", m.model_id) for m in own if m.task == "adapt"]
     return [("The demo's models", ""), *mine]
+
+
+def by_adapted(loaded: LoadedModel, summary: str) -> str:
+    """A summary, first saying which adapted model answered (its id: hex, safe as Markdown)."""
+    model_id = loaded.resolved.source
+    if not is_adapted(model_id):
+        return summary
+    return f"Your adapted model `{model_id}` (from the Adapt tab) answered.\n\n{summary}"
 
 
 def offer_adapted_bases(service: ModelService, bases: gr.Dropdown) -> None:
@@ -89,7 +98,7 @@ def endpoint(service: ModelService) -> Callable:
             result,
             rendering.token_highlights,
             rendering.word_highlights,
-            rendering.detect_summary,
+            lambda detected: by_adapted(detected.model, rendering.detect_summary(detected)),
             rendering.token_rows,
         )
 
