@@ -116,7 +116,8 @@ def run_child(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     done = next((e for e in events if e["event"] == "done"), None)
     if done is None:
         raise SystemExit(f"the child failed: {events[-1]}\n{(work / 'child.log').read_text()[-2000:]}")
-    return {**done, "vm_hwm_mb": round(peak, 1)}
+    cuda = next((e["cuda_peak_mb"] for e in events if e["event"] == "memory"), None)
+    return {**done, "vm_hwm_mb": round(peak, 1), "cuda_peak_mb": cuda}
 
 
 def report(done: dict[str, Any], spec: dict[str, Any], command: str) -> str:
@@ -126,6 +127,7 @@ def report(done: dict[str, Any], spec: dict[str, Any], command: str) -> str:
     trained = spec["settings"]["steps"] * spec["settings"]["batch_size"]
     per_100 = result["seconds"] / trained * 100
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    gpu = f"; GPU peak (max_memory_allocated) {done['cuda_peak_mb']:,.0f} MB" if done["cuda_peak_mb"] else ""
     return "\n".join(
         [
             "## Adapt: ELECTRA's objective on base-shaped checkpoints (bench_adapt.py)",
@@ -139,7 +141,7 @@ def report(done: dict[str, Any], spec: dict[str, Any], command: str) -> str:
             f"{per_100:.1f} | {done['vm_hwm_mb']:,.0f} MB |",
             "",
             f"Training loop {result['seconds']:.1f} s (loading, held-out scoring and saving not timed); "
-            f"ru_maxrss {done.get('peak_rss_mb')} MB. Random weights: the figures "
+            f"ru_maxrss {done.get('peak_rss_mb')} MB{gpu}. Random weights: the figures "
             f"(AUC {result['before']['rtd_auc']} -> {result['after']['rtd_auc']}) mean nothing here.",
         ]
     )
