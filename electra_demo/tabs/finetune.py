@@ -49,9 +49,12 @@ def intro(limits: data.Limits, trainings: Trainings, ttl: float) -> str:
 
 
 def file_columns(limits: data.Limits) -> Callable:
-    def columns(file: str | None):
-        """After an upload: offer its columns, the largest-text one proposed (UI only)."""
+    def columns(file: str | None, task: str = "classify"):
+        """After an upload (or a switch to Classify): offer its columns, the largest-text one
+        proposed (UI only; the other tasks' files have no columns)."""
         empty = gr.update(choices=[], value=None)
+        if task != "classify":
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if not file:
             return empty, empty, gr.update(choices=[""], value=""), ""
         try:
@@ -240,7 +243,14 @@ def build(service: ModelService) -> BuiltTab:
         [status, loss, table, confusion, download, json],
         endpoint(service, trainings, limits, cancels),
     )
-    file.change(file_columns(limits), file, [text, label, pair, info], api_visibility="private", queue=False)
+    for changed in (file.change, task.change):  # the tagging and QA files: finetune_tasks.wire
+        changed(
+            file_columns(limits),
+            [file, task],
+            [text, label, pair, info],
+            api_visibility="private",
+            queue=False,
+        )
     run_button.click(
         tab.handler,
         tab.inputs,
