@@ -148,6 +148,12 @@ def make_link(link: TabLink, values: Mapping[str, Any]) -> str:
             value = "true" if value else "false"
         elif isinstance(value, float) and value.is_integer() and isinstance(parser, Whole):
             value = int(value)
+        try:
+            parser(str(value))
+        except ValueError:
+            # what the link could not reopen stays out of it: a model trained or adapted in this
+            # session (its id is its owner's key, never shared in a link), a value off the range
+            continue
         pairs.append((name, str(value)))
     query = "?" + urlencode(pairs)
     if len(query) > MAX_LINK_CHARS:

@@ -53,6 +53,17 @@ def test_links_round_trip(tab, values):
     assert parsed.runnable
 
 
+@pytest.mark.parametrize("tab", sorted(t for t, link in LINKS.items() if "model" in link.names))
+def test_a_visitors_own_model_never_rides_in_a_link(tab):
+    """A model trained or adapted in the demo is named by an id that is its owner's key: Copy link
+    leaves it out (the link reopens the tab on the demo's own model), and keeps the rest."""
+    required = {name: "x" for name in LINKS[tab].required}
+    for model_id in ("ft-0123456789abcdef", "ad-0123456789abcdef"):
+        query = make_link(tab, {**required, "model": model_id})
+        assert "model" not in query and model_id not in query
+        assert all(f"{name}=x" in query for name in required)
+
+
 def test_whole_numbers_from_number_inputs_stay_whole():
     assert "seed=7&" in make_link("corrupt", {"text": "x", "fraction": 0.5, "seed": 7.0}) + "&"
 
