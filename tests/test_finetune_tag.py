@@ -165,5 +165,9 @@ def test_the_tagger_in_batch_and_v1_and_wrong_kinds_are_clean(trained, gc, url, 
     ):
         with pytest.raises(gradio_client.exceptions.AppError, match="is a fine-tuned entity tagger"):
             gc.predict(*args, api_name=name)
+    questions = tmp_path / "questions.csv"
+    questions.write_text("question,context\nwhere?,paris\n")
+    with pytest.raises(gradio_client.exceptions.AppError, match="is a fine-tuned entity tagger"):
+        gc.predict(handle_file(str(questions)), "answer", "", "", "", "", model_id, api_name="/batch")
     with pytest.raises(gradio_client.exceptions.AppError, match="the id of a model trained in the Fine-tune"):
         gc.predict("paris", "simple", "../../etc", api_name="/tag")
