@@ -240,13 +240,17 @@ def storage_lines(environ: Mapping[str, str]) -> list[str]:
     ]
 
 
+# The warm-up's order: the default tab's slot first, then each tab's default model in page order
+# (Corrupt & detect's generator, Classify's first head, Entities, QA), then Classify's other heads.
+WARMUP_ORDER = ("discriminator", "generator", "sentiment", "ner", "qa", "emotion", "nli")
+
+
 def preload_slots(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """The slots ``ELECTRA_DEMO_PRELOAD`` asks the server to load at start, in warm-up order: the
-    default tab's slot (the discriminator) first, then the others in page order (the registry's).
+    """The slots ``ELECTRA_DEMO_PRELOAD`` asks the server to load at start, in :data:`WARMUP_ORDER`.
     Unset, ``1``/``on``/``all``: every slot; ``0``/``off``: none; or a comma-separated list."""
     raw = environ.get(ENV_PREFIX + "PRELOAD", "").strip().lower()
     if raw in ("", "1", "on", "true", "yes", "all"):
-        return tuple(REGISTRY)
+        return WARMUP_ORDER
     if raw in ("0", "off", "false", "no", "none"):
         return ()
     names = [name.strip() for name in raw.split(",") if name.strip()]
@@ -256,7 +260,7 @@ def preload_slots(environ: Mapping[str, str]) -> tuple[str, ...]:
             f"ELECTRA_DEMO_PRELOAD must be 1, 0 or a comma-separated list of slots "
             f"({', '.join(REGISTRY)}); got unknown {', '.join(map(repr, unknown))}"
         )
-    return tuple(name for name in REGISTRY if name in names)
+    return tuple(name for name in WARMUP_ORDER if name in names)
 
 
 # ---- Limits -------------------------------------------------------------------------------

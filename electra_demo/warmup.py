@@ -2,7 +2,8 @@
 ONNX exports while PyTorch serves.
 
 One worker thread does one job at a time: first the warm-up loads (``ELECTRA_DEMO_PRELOAD``'s
-slots: the default tab's slot first, then the others in page order), then the ONNX exports of the
+slots in :data:`config.WARMUP_ORDER`: the default tab's slot first, then each tab's default model in
+page order, then Classify's other heads), then the ONNX exports of the
 slots that PyTorch serves meanwhile (each in a child process at the lowest CPU priority, see
 :func:`electra_demo.models.finish_export`). It yields to visitors: before each job it waits until
 no request is running (a little while at most, so a busy server still warms up), and a request

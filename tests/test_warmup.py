@@ -69,7 +69,16 @@ def post(url: str, path: str, body: dict) -> dict:
 
 
 def test_preload_setting():
-    assert config.preload_slots({}) == tuple(config.REGISTRY)
+    assert config.preload_slots({}) == (
+        "discriminator",
+        "generator",
+        "sentiment",
+        "ner",
+        "qa",
+        "emotion",
+        "nli",
+    )
+    assert set(config.WARMUP_ORDER) == set(config.REGISTRY)
     assert config.preload_slots({"ELECTRA_DEMO_PRELOAD": "0"}) == ()
     assert config.preload_slots({"ELECTRA_DEMO_PRELOAD": "qa, discriminator"}) == ("discriminator", "qa")
     with pytest.raises(ValueError, match="ELECTRA_DEMO_PRELOAD must be 1, 0 or a comma-separated"):
@@ -104,7 +113,7 @@ def test_default_slot_first_then_page_order_and_a_request_jumps_the_queue(tiny_e
             assert service.status()["discriminator"] == "loading"
             release.set()
             assert service.background.wait_idle(WAIT_S)
-            assert order == ["discriminator", "qa", "generator", "sentiment", "emotion", "nli", "ner"]
+            assert order == ["discriminator", "qa", "generator", "sentiment", "ner", "emotion", "nli"]
             # qa's own job moved to the front when it was asked for (it found qa loaded)
             assert [job.key for job in service.background.done] == [*order[:2], *order[2:]]
             assert set(service.status().values()) == {"loaded"}
