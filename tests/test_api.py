@@ -15,8 +15,13 @@ def test_endpoints_are_named_and_documented(client):
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert {"/detect", "/corrupt"} <= set(endpoints)
-    assert [p["parameter_name"] for p in endpoints["/detect"]["parameters"]] == ["text", "threshold"]
-    assert [p["parameter_name"] for p in endpoints["/corrupt"]["parameters"]] == ["text", "fraction", "seed"]
+    assert [p["parameter_name"] for p in endpoints["/detect"]["parameters"]] == ["text", "threshold", "model"]
+    assert [p["parameter_name"] for p in endpoints["/corrupt"]["parameters"]] == [
+        "text",
+        "fraction",
+        "seed",
+        "model",
+    ]
     assert not any("submit" in name or "lambda" in name for name in endpoints)  # helpers are hidden
 
 
@@ -153,13 +158,16 @@ def test_head_helpers_are_not_in_the_api(client):
         "/explain",
         "/batch",
         "/finetune",
+        "/finetune_tag",
+        "/finetune_qa",
+        "/adapt",
     }
     assert [p["parameter_name"] for p in endpoints["/classify"]["parameters"]] == [
         "head",
         "text",
         "text_pair",
     ]
-    assert [p["parameter_name"] for p in endpoints["/tag"]["parameters"]] == ["text", "aggregation"]
+    assert [p["parameter_name"] for p in endpoints["/tag"]["parameters"]] == ["text", "aggregation", "model"]
 
 
 def test_answer_over_http(client, service):
