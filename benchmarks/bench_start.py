@@ -119,7 +119,7 @@ def fill_cache(env: dict) -> float:
         "    print(name, s.load(name).backend, flush=True)\n"
     )
     start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True)
+    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True, stdout=sys.stderr)
     return time.perf_counter() - start
 
 
