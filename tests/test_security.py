@@ -121,6 +121,9 @@ def test_no_pickle_loading():
 SUSPICIOUS = re.compile(r"model|path|checkpoint|repo|revision|source|dir|url|hub|slot|env", re.I)
 ALLOWED_COMPONENTS = {"Textbox", "Slider", "Number", "Dropdown", "Checkbox", "Radio"}
 ENDPOINTS = {"/detect", "/corrupt", "/classify", "/tag", "/answer"}
+# their last argument, `model`, takes only "" (the registry's slot) or a trained model's random id
+# (ft-/ad-, from the demo's own store); anything else is refused before loading (tested below)
+MODEL_ARGUMENT = {"/detect", "/corrupt", "/tag", "/answer"}
 
 
 def test_api_has_no_parameter_that_names_a_model(client):
@@ -131,6 +134,9 @@ def test_api_has_no_parameter_that_names_a_model(client):
     for name, endpoint in endpoints.items():
         for parameter in endpoint["parameters"]:
             label = f"{name}({parameter['parameter_name']})"
+            if name in MODEL_ARGUMENT and parameter is endpoint["parameters"][-1]:
+                assert parameter["parameter_name"] == "model", label
+                continue
             assert not SUSPICIOUS.search(parameter["parameter_name"]), label
             if parameter["component"] == "File":
                 # an upload (FileData): a server path in it is refused, see the test below
@@ -151,6 +157,9 @@ def test_api_has_no_parameter_that_names_a_model(client):
 UPLOADS = {
     "/batch": ["detect", "", "", "", "", "sentiment", "simple", 0.5, 3],
     "/finetune": ["text", "label", "", "discriminator", "head", 1, 5e-5, 16, 32, 0.2, 42],
+    "/finetune_tag": ["discriminator", "head", 1, 5e-5, 16, 32, 0.2, 42],
+    "/finetune_qa": ["discriminator", "head", 1, 5e-5, 16, 32, 8, 0.2, 42],
+    "/adapt": ["", 20, 5e-5, 16, 32, 0.15, 0.1, 42],
 }
 
 
@@ -222,6 +231,22 @@ def test_a_path_or_hub_id_as_head_is_refused(client, service, monkeypatch, name)
     assert "Traceback" not in str(info.value)
     assert loaded == []  # refused before anything loads
     assert set(service.status()) == set(config.REGISTRY)  # no new slot appeared
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n not in ("qa",)])
+def test_a_path_or_hub_id_as_model_of_tag_and_answer_is_refused(client, service, monkeypatch, name):
+    loaded: list[str] = []
+    original = service.load
+    monkeypatch.setattr(service, "load", lambda slot: loaded.append(slot) or original(slot))
+    for args, api in (
+        (["The chef cooked.", "simple", name], "/tag"),
+        (["Who?", "The chef cooked.", 3, 15, True, 384, 128, name], "/answer"),
+    ):
+        with pytest.raises(AppError, match="the id of a model trained in the Fine-tune tab") as info:
+            client.predict(*args, api_name=api)
+        assert "Traceback" not in str(info.value)
+    assert loaded == []  # refused before anything loads
+    assert set(service.status()) == set(config.REGISTRY)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
