@@ -18,6 +18,7 @@ it and failed the event later, with no message).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -82,9 +83,9 @@ class Dispatch:
         """``body`` with ``data`` completed by the defaults of the trailing arguments it leaves
         out; ``body`` itself when there is nothing to add (or it is not such a request)."""
         params = (self.endpoints() or {}).get(name)
-        try:
-            payload = orjson.loads(body) if params else None
-        except orjson.JSONDecodeError:
+        try:  # Python's parser, as Gradio's: it takes what orjson refuses (lone surrogates, NaN)
+            payload = json.loads(body) if params else None
+        except ValueError:
             return body
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list) or not params or len(data) >= len(params):
@@ -94,7 +95,7 @@ class Dispatch:
         if required:  # Gradio would fail the event later, with no message
             raise MissingArgument(f"No value provided for required argument: {', '.join(required)}.")
         payload["data"] = data + [p.get("parameter_default") for p in missing]
-        return orjson.dumps(payload)
+        return json.dumps(payload).encode()  # ASCII: a lone surrogate stays an escape, NaN stays NaN
 
     async def guarded(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
