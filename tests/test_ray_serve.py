@@ -33,7 +33,7 @@ KEY = "sk-ray-test"
 TEXTS = ["The chef cooked the meal.", "Marie Curie worked in Paris.", "Café 😀 naïve"]
 AUTH = {"Authorization": f"Bearer {KEY}"}
 REPLICA = "x-electra-replica"
-START_TIMEOUT_S = 180
+START_TIMEOUT_S = 300
 
 
 @dataclass
@@ -44,9 +44,13 @@ class Served:
     seen: set[int] = field(default_factory=set)  # every pid of its process tree we have seen
 
     def tree(self) -> list[psutil.Process]:
-        """The command and every process under it: the raylet, GCS, workers, Serve's actors."""
-        root = psutil.Process(self.proc.pid)
-        procs = [root, *root.children(recursive=True)]
+        """The command and every process under it: the raylet, GCS, workers, Serve's actors
+        (none once the command has ended)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
         self.seen.update(p.pid for p in procs)
         return procs
 

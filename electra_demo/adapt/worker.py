@@ -42,7 +42,11 @@ def load_pair(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
 
     loaded = []
     for part, cls in ((spec["generator"], "ElectraForMaskedLM"), (spec["base"], "ElectraForPreTraining")):
-        kwargs = {"revision": part["revision"], "local_files_only": part["local_files_only"]}
+        kwargs = {
+            "revision": part["revision"],
+            "local_files_only": part["local_files_only"],
+            "trust_remote_code": False,
+        }
         try:
             model = getattr(transformers, cls).from_pretrained(part["source"], use_safetensors=True, **kwargs)
         except Exception as error:
@@ -54,7 +58,10 @@ def load_pair(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
         loaded.append(model)
     base = spec["base"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(
-        base["source"], revision=base["revision"], local_files_only=base["local_files_only"]
+        base["source"],
+        revision=base["revision"],
+        local_files_only=base["local_files_only"],
+        trust_remote_code=False,
     )
     return tokenizer, *loaded
 
