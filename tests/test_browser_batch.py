@@ -149,7 +149,7 @@ def test_csv_round_trip(page, app_url, service: ModelService, tmp_path: Path):
         page.get_by_role("option", name="review", exact=True).click()
     expect(text_column).to_have_value("review")
     choose_task(page, "classify")
-    choose(page, "Head (classify)", "sentiment")
+    choose(page, "Head (classify), or your fine-tuned model (tag, answer)", "sentiment")
     run(page)
 
     summary = page.locator("#batch-summary")
