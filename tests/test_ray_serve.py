@@ -114,6 +114,9 @@ def served(torch_env: dict[str, str], tmp_path_factory) -> Iterator[Served]:
         "ELECTRA_DEMO_API_KEYS": KEY,
         "ELECTRA_DEMO_RATE_LIMIT": "0",
         "HF_HUB_OFFLINE": "1",
+        # Serve's own proxy checks (5 s / 10 s) kill the proxy on a busy machine before it is up
+        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "120",
+        "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "120",
     }
     argv = [sys.executable, "-m", "electra_demo.serve_ray", "--replicas", "2", "--port", str(port)]
     argv += ["--num-cpus", "2", "--object-store-mb", "128"]
