@@ -5,6 +5,11 @@ They let tests and offline development run the whole app without the Hub: the sa
 trained on a few sentences and shared by every slot (so the generator's samples feed the
 discriminator as in the real pair). Their config.json carries ``electra_demo_random_weights``
 so the app says plainly that their output is meaningless.
+
+The tokenizer's vocabulary is ``tiny_vocab.txt``, written once by ``write_vocab()``. It is kept
+as a file because the WordPiece trainer breaks ties in hash order: every training gave another
+vocabulary, so the "same" seeded checkpoints tokenized differently from one test session to the
+next, and a test on the edge of a threshold passed or failed by chance.
 """
 
 from __future__ import annotations
@@ -38,17 +43,34 @@ SENTENCES = [
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def train_tokenizer(vocab_size: int = 600):
-    """A BERT-style (lower-casing, accent-stripping) WordPiece tokenizer, trained here."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+VOCAB = Path(__file__).with_name("tiny_vocab.txt")
+
+
+def tiny_tokenizer():
+    """The BERT-style (lower-casing, accent-stripping) WordPiece tokenizer on ``tiny_vocab.txt``."""
     from transformers import BertTokenizer
+
+    tokens = VOCAB.read_text(encoding="utf-8").splitlines()
+    return BertTokenizer(
+        vocab={token: i for i, token in enumerate(tokens)}, model_max_length=config.MODEL_MAX_TOKENS
+    )
+
+
+def train_vocab(vocab_size: int = 600) -> list[str]:
+    """A WordPiece vocabulary trained on SENTENCES (ids in order); differs from run to run."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     raw.normalizer = normalizers.BertNormalizer(lowercase=True)
     raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL)
     raw.train_from_iterator(SENTENCES, trainer)
-    return BertTokenizer(vocab=raw.get_vocab(), model_max_length=config.MODEL_MAX_TOKENS)
+    return sorted(raw.get_vocab(), key=raw.get_vocab().get)
+
+
+def write_vocab(path: Path = VOCAB) -> None:
+    """Train a new vocabulary into ``path`` (every tiny checkpoint and test result changes with it)."""
+    path.write_text("".join(f"{token}\n" for token in train_vocab()), encoding="utf-8")
 
 
 def _electra_config(vocab_size: int, **extra):
@@ -105,7 +127,7 @@ def write_tiny(directory: str | Path, seed: int = 0, slots: list[str] | None = N
     import torch
 
     root = Path(directory)
-    tokenizer = train_tokenizer()
+    tokenizer = tiny_tokenizer()
     builders = _builders()
     paths = {}
     for name, slot in config.REGISTRY.items():

@@ -276,9 +276,9 @@ def write_decisive(directory: Path, word: str) -> int:
     """
     from transformers import ElectraForSequenceClassification
 
-    from electra_demo.tiny import _electra_config, _labelled, train_tokenizer
+    from electra_demo.tiny import _electra_config, _labelled, tiny_tokenizer
 
-    tokenizer = train_tokenizer()
+    tokenizer = tiny_tokenizer()
     model = ElectraForSequenceClassification(
         _electra_config(len(tokenizer), **_labelled(("negative", "positive")))
     )
