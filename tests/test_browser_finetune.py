@@ -1,9 +1,10 @@
 """The Fine-tune tab in headless Chromium, as a visitor uses it: upload a labelled file, see its
 columns proposed, train, watch the progress and the loss curve, read the metrics, download the
-model, use it in the Classify tab (which nobody else's list shows), and cancel a run."""
+model, use it in the Classify and Explain tabs (which nobody else's list shows), and cancel a run."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import zipfile
@@ -103,6 +104,20 @@ def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path, ca
     page.locator("#classify-run").click()
     expect(page.locator("#classify-summary")).to_contain_text(model_id, timeout=TIMEOUT)
     expect(page.locator("#classify-label")).to_contain_text("pos")
+
+    # and in this visitor's Explain task list: which words made it say "pos"
+    page.get_by_role("tab", name="Explain", exact=True).click()
+    page.get_by_role("combobox", name="Task", exact=True).click()
+    mine = page.get_by_role("option", name=f"Yours: cues: 2 classes, full ({model_id})", exact=True)
+    expect(mine).to_be_visible(timeout=TIMEOUT)
+    mine.click()
+    page.locator("#explain-text textarea").fill("the chef cooked a wonderful meal")
+    page.locator("#explain-run").click()
+    expect(page.locator("#explain-summary textarea")).to_have_value(
+        re.compile(r"^pos \d\.\d\d: "), timeout=TIMEOUT
+    )
+    expect(page.locator("#explain-words")).to_contain_text("wonderful")
+    expect(error_toast(page)).to_have_count(0)
 
     # another visitor's list does not show it
     other = browser.new_context().new_page()

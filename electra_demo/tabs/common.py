@@ -116,6 +116,28 @@ def announce(service: ModelService, progress: gr.Progress, names: Sequence[str])
         progress(0, desc=f"Loading {' and '.join(missing)} (first use: download and load)...")
 
 
+def session_model_menu(
+    tab: str, choices: Callable[[gr.Request | None], list[tuple[str, str]]], info: str
+) -> gr.Dropdown:
+    """A ``model`` input: ``choices(None)`` at first (the demo's own, value ""), ``choices(request)``
+    (with this browser session's own models) each time it is opened."""
+    menu = gr.Dropdown(
+        choices(None),
+        value="",
+        label="Model",
+        info=info,
+        allow_custom_value=True,  # an id typed or set by the API (checked by the task)
+        elem_id=f"{tab}-model",
+    )
+
+    def refresh(request: gr.Request):
+        """The model list, with this session's own models (UI only)."""
+        return gr.update(choices=choices(request))
+
+    menu.focus(refresh, None, menu, api_visibility="private", queue=False)
+    return menu
+
+
 def model_card(service: ModelService, *slots: str) -> gr.Markdown:
     """The card (model id, task, labels, backend) of each slot a tab runs on."""
     cards = (rendering.model_card(service.card(slot)) for slot in slots)

@@ -9,7 +9,7 @@ import gradio as gr
 from .. import config, links, rendering
 from ..adapt import is_adapted
 from ..service import LoadedModel, ModelService
-from .common import RAW, BuiltTab, Tab, announce, model_card, show, user_errors
+from .common import RAW, BuiltTab, Tab, announce, model_card, session_model_menu, show, user_errors
 
 # an adapted model's id is its owner's key: links carry only the demo's own model ("")
 MODEL_LINK = ("model", links.choice(("",)))
@@ -43,22 +43,12 @@ def offer_adapted_bases(service: ModelService, bases: gr.Dropdown) -> None:
 
 
 def adapted_model_menu(service: ModelService, tab: str) -> gr.Dropdown:
-    """The ``model`` input: the demo's models or one this session adapted (refreshed when opened)."""
-    menu = gr.Dropdown(
-        adapted_models(service, None),
-        value="",
-        label="Model",
-        info="The demo's models, or a pair you adapted in the Adapt tab (yours only).",
-        allow_custom_value=True,  # an id typed or set by the API (checked by the task)
-        elem_id=f"{tab}-model",
+    """The ``model`` input: the demo's models or one this session adapted."""
+    return session_model_menu(
+        tab,
+        lambda request: adapted_models(service, request),
+        "The demo's models, or a pair you adapted in the Adapt tab (yours only).",
     )
-
-    def refresh(request: gr.Request):
-        """The model list, with this session's adapted models (UI only)."""
-        return gr.update(choices=adapted_models(service, request))
-
-    menu.focus(refresh, None, menu, api_visibility="private", queue=False)
-    return menu
 
 
 EXAMPLES = [

@@ -117,6 +117,12 @@ def cancelled(task: object, method: object, steps: object) -> tuple:
     return "", "", CANCELLED_SUMMARY, "", None, shown
 
 
+def own_heads(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
+    """The classifiers and readers this browser session fine-tuned (nobody else's)."""
+    own = service.finetuned.owned_by(getattr(request, "session_hash", None))
+    return [(f"Yours: {m.name} ({m.model_id})", m.model_id) for m in own if m.task in ("classify", "qa")]
+
+
 def endpoint(service: ModelService, running: Cancels) -> Callable:
     @user_errors
     def explain(
@@ -198,7 +204,14 @@ def build(service: ModelService) -> BuiltTab:
     running = Cancels()
     with gr.Row():
         with gr.Column(scale=3):
-            task = gr.Dropdown(choices=TASK_CHOICES, value="sentiment", label="Task", elem_id="explain-task")
+            task = gr.Dropdown(
+                choices=TASK_CHOICES,
+                value="sentiment",
+                label="Task",
+                info="The demo's heads, or a classifier or reader you fine-tuned (yours only)",
+                allow_custom_value=True,  # a head's id set by the API (checked by the task)
+                elem_id="explain-task",
+            )
             text = gr.Textbox(
                 label="Text (premise for NLI, question for QA)",
                 lines=3,
@@ -241,6 +254,12 @@ def build(service: ModelService) -> BuiltTab:
         return rendering.model_card(service.card(slot)) if slot in config.REGISTRY else ""
 
     task.change(task_changed, task, card, api_visibility="private", queue=False)
+
+    def refresh(request: gr.Request):
+        """The tasks, with this session's fine-tuned classifiers and readers (UI only)."""
+        return gr.update(choices=TASK_CHOICES + own_heads(service, request))
+
+    task.focus(refresh, None, task, api_visibility="private", queue=False)
 
     def stop(request: gr.Request):
         """Cancel this session's running explanations (UI only, not an API)."""

@@ -11,7 +11,17 @@ from .. import config, links, rendering
 from ..finetune import is_model_id
 from ..service import ModelService
 from ..tasks.tag import TagResult
-from .common import RAW, TEXT_LIMIT, BuiltTab, Tab, announce, model_card, show, user_errors
+from .common import (
+    RAW,
+    TEXT_LIMIT,
+    BuiltTab,
+    Tab,
+    announce,
+    model_card,
+    session_model_menu,
+    show,
+    user_errors,
+)
 
 EXAMPLES = [
     ["Marie Curie worked at the University of Paris with Pierre Curie.", "simple"],
@@ -39,23 +49,12 @@ def own_models(
 
 
 def model_menu(service: ModelService, tab: str, task: str, slot: str) -> gr.Dropdown:
-    """The model picker: the registry's, or one of the session's fine-tuned models (refreshed
-    when opened)."""
-    menu = gr.Dropdown(
-        own_models(service, None, task, slot),
-        value="",
-        label="Model",
-        info="The demo's model, or one you fine-tuned in the Fine-tune tab (yours only).",
-        allow_custom_value=True,  # an id typed or set by the API (checked by the task)
-        elem_id=f"{tab}-model",
+    """The model picker: the registry's, or one of the session's fine-tuned models."""
+    return session_model_menu(
+        tab,
+        lambda request: own_models(service, request, task, slot),
+        "The demo's model, or one you fine-tuned in the Fine-tune tab (yours only).",
     )
-
-    def refresh(request: gr.Request):
-        """The model list, with this session's fine-tuned models (UI only)."""
-        return gr.update(choices=own_models(service, request, task, slot))
-
-    menu.focus(refresh, None, menu, api_visibility="private", queue=False)
-    return menu
 
 
 def summary(result: TagResult) -> str:
