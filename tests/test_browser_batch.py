@@ -45,8 +45,12 @@ def upload(page, path: Path) -> None:
     """Upload ``path`` through the file picker, clearing a file uploaded before."""
     field = page.locator("#batch-file")
     picker = field.locator("input[type=file]")
+    clear = field.get_by_role("button", name="Clear", exact=True)
+    # the field is drawn (empty: a picker; holding a file: its Clear button) before it is read: a
+    # count taken at once found neither on a busy machine and took the fresh page for a used one
+    expect(picker.or_(clear).first).to_be_attached(timeout=TIMEOUT)
     if picker.count() == 0:
-        field.get_by_role("button", name="Clear", exact=True).click()
+        clear.click()
         expect(page.locator("#batch-info")).to_have_text("", timeout=TIMEOUT)
     picker.set_input_files(str(path))
     expect(field.locator("td.filename")).to_have_attribute("aria-label", path.name, timeout=TIMEOUT)

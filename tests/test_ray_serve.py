@@ -28,6 +28,10 @@ from electra_demo import ray_common
 from electra_demo.service import ModelService
 from tests.v1_helpers import assert_close
 
+# Ray starts a cluster of processes for these tests: on 2 busy cores one test took 190 s here, near
+# the suite's 300 s per-test limit; 900 s is this module's bound (a hang still ends).
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-ray-test"
 TEXTS = ["The chef cooked the meal.", "Marie Curie worked in Paris.", "Café 😀 naïve"]
@@ -135,8 +139,13 @@ def served(torch_env: dict[str, str], tmp_path_factory) -> Iterator[Served]:
         _stop(result)
 
 
+# Bounds, not waits: reached only when something never happens. On a 2-core machine with other work
+# beside it, a replica's first answer took over 60 s and a replacement replica's over 120 s.
+BOUND_S = 300
+
+
 def post(client: httpx.Client, url: str, route: str, body: dict) -> httpx.Response:
-    return client.post(url + route, json=body, headers=AUTH, timeout=60)
+    return client.post(url + route, json=body, headers=AUTH, timeout=BOUND_S)
 
 
 # ---- the routes through Serve -------------------------------------------------------------------
@@ -210,7 +219,7 @@ def test_no_ray_process_talks_outside_loopback(served: Served):
 
     def flowing(more_than: int) -> int:
         """Wait until requests are answered past ``more_than`` (they flow); how many now."""
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + BOUND_S
         while answered[0] <= more_than + 2:
             assert time.monotonic() < deadline, "requests stopped being answered"
             time.sleep(0.05)
@@ -281,9 +290,9 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
             return collections.Counter(r for t, s, r in results if s == 200 and r and t > since)
 
     def wait_until(condition, what: str) -> None:
-        deadline = time.monotonic() + 120  # a bound reached only when it never happens
+        deadline = time.monotonic() + BOUND_S
         while not condition():
-            assert time.monotonic() < deadline, f"{what} within 120 s: {results[-5:]}"
+            assert time.monotonic() < deadline, f"{what} within {BOUND_S} s: {results[-5:]}"
             time.sleep(0.1)
 
     try:
@@ -293,7 +302,7 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
         victim = served.replicas()[0]
         killed_at = time.monotonic()
         victim.kill()
-        deadline = killed_at + 120
+        deadline = killed_at + BOUND_S
         while time.monotonic() < deadline:
             with lock:
                 new = {r for t, s, r in results if s == 200 and t > killed_at and r and r not in before}
@@ -316,7 +325,7 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
         f"\nkilled a replica: {len(failed)} of {len(results)} requests failed {failed}; "
         f"a new replica answered {replaced_at - killed_at:.1f} s after the kill; after: {dict(after)}"
     )
-    assert new, f"no new replica answered within 120 s; before {before}"
+    assert new, f"no new replica answered within {BOUND_S} s; before {before}"
     assert len(failed) <= clients and all(s == 500 for _, s in failed), failed
     assert len(after) == 2 and len(before & set(after)) == 1, (before, after)
     assert sum(1 for _, s, _ in results if s == 200) > 10 * clients
