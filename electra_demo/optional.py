@@ -10,6 +10,7 @@ instead of a ``ModuleNotFoundError`` traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -54,3 +55,15 @@ def require(module: str, feature: str) -> ModuleType:
         if missing == module.partition(".")[0] or missing in PACKAGES:
             raise MissingDependency(message(missing, feature)) from None
         raise MissingDependency(message(module, feature, f"importing {module} failed: {error}")) from None
+
+
+def check(module: str, feature: str) -> None:
+    """:class:`MissingDependency` when ``module`` cannot be found, without importing it: for a
+    package that a child process imports (the Trainer's accelerate), checked before the child
+    starts so that the visitor hears at once, in words, what is missing."""
+    try:
+        found = importlib.util.find_spec(module) is not None  # None too where sys.modules has None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingDependency(message(module, feature))

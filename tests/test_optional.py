@@ -93,3 +93,36 @@ def test_integrated_gradients_without_captum_is_a_message(no_captum, client, app
     # gradient x input needs no Captum and still answers
     *_, result = client.predict(*args[:4], "gradient_x_input", 4, api_name="/explain")
     assert result["method"] == "gradient_x_input"
+
+
+@pytest.fixture
+def no_accelerate(monkeypatch):
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # find_spec and import both fail now
+
+
+def test_fine_tuning_without_accelerate_is_a_message_and_starts_no_child(no_accelerate, client, tmp_path):
+    """The Trainer's accelerate is checked before a training child starts: the visitor hears at
+    once which package is missing (classify and tagging runs alike), and no child is left over."""
+    from gradio_client.exceptions import AppError
+
+    from tests.finetune_tasks_helpers import tag_sentences, write_conll
+    from tests.test_finetune import cue_rows, finetune_args, workers, write_csv
+    from tests.test_finetune_tag import tag_args
+
+    expected = (
+        r"Fine-tuning \(the Fine-tune tab\) needs accelerate, which is not installed here\. "
+        r"Install it with `pip install -r requirements\.txt`"
+    )
+    table = write_csv(tmp_path / "labels.csv", cue_rows(40))
+    with pytest.raises(AppError, match=expected):
+        client.predict(*finetune_args(table, epochs=1), api_name="/finetune")
+    tags = write_conll(tmp_path / "entities.conll", tag_sentences(40))
+    with pytest.raises(AppError, match=expected):
+        client.predict(*tag_args(tags, epochs=1), api_name="/finetune_tag")
+    assert workers() == []
+
+
+def test_check_finds_an_installed_package_without_importing_it():
+    optional.check("json", "x")  # no error
+    with pytest.raises(optional.MissingDependency, match="needs no_such_package_here"):
+        optional.check("no_such_package_here", "A feature")

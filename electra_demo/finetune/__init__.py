@@ -36,6 +36,7 @@ class Kind:
     noun: str  # what such a model is called in messages ("a fine-tuned <noun>")
     used_by: str  # where it can be used, for messages
     prefix: str = "ft-"  # its store id's prefix
+    needs: tuple[str, ...] = ("accelerate",)  # optional modules its child imports (the Trainer's)
 
 
 KINDS: dict[str, Kind] = {
@@ -69,6 +70,7 @@ KINDS: dict[str, Kind] = {
             "adapted discriminator (ELECTRA's pre-training continued on your texts)",
             "/detect, /corrupt, /v1/detect, /v1/embeddings and as the base of a Fine-tune run",
             prefix="ad-",
+            needs=(),  # its own training loop: no Trainer, no accelerate
         ),
     )
 }

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import optional
 from ..config import ResolvedSlot
 from ..processing import InputError
 from . import KINDS, data
@@ -294,7 +295,10 @@ class Trainings:
 
     # ---- the queue ---------------------------------------------------------------------------
     def submit(self, plan: TrainingPlan, owner: str = "") -> Run:
-        """Queue ``plan``; refused (InputError) when the queue is full."""
+        """Queue ``plan``; refused (InputError) when the queue is full, and (MissingDependency)
+        when a package its child needs is not installed."""
+        for module in KINDS[plan.task].needs:
+            optional.check(module, "Fine-tuning (the Fine-tune tab)")
         with self.cond:
             running = sum(1 for r in self._runs if r.state != "queued")
             waiting = sum(1 for r in self._runs if r.state == "queued")

@@ -15,6 +15,7 @@ import gradio as gr
 
 from ..finetune import views
 from ..finetune.jobs import Run, TrainingFailed
+from ..optional import MissingDependency
 from ..processing import InputError
 from ..service import ModelUnavailable
 
@@ -28,7 +29,7 @@ def stream_errors(fn: Callable[..., Iterator]) -> Callable[..., Iterator]:
     def wrapper(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except (InputError, ModelUnavailable, TrainingFailed) as error:
+        except (InputError, ModelUnavailable, MissingDependency, TrainingFailed) as error:
             raise gr.Error(str(error), print_exception=False) from None
         except gr.Error:
             raise
