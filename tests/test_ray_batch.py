@@ -47,6 +47,7 @@ def local_ray(torch_env: dict[str, str]) -> Iterator[ray_common.Connection]:
     with pytest.MonkeyPatch.context() as patch:
         for key, value in torch_env.items():
             patch.setenv(key, value)
+        patch.setenv("RAY_worker_niceness", "0")  # not nice 15 (Ray's default): see test_ray_serve
         connection = ray_common.init_ray(
             num_cpus=2, object_store_memory=128 * 1024 * 1024, env_vars=ray_common.forwarded_environ()
         )

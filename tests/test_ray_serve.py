@@ -121,6 +121,9 @@ def served(torch_env: dict[str, str], tmp_path_factory) -> Iterator[Served]:
         # Serve's own proxy checks (5 s / 10 s) kill the proxy on a busy machine before it is up
         "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "120",
         "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "120",
+        # Ray starts its workers (the replicas) at nice 15: beside CPU-bound processes they get ~3%
+        # of a core and a replica's first answer takes minutes; here they compete as equals
+        "RAY_worker_niceness": "0",
     }
     argv = [sys.executable, "-m", "electra_demo.serve_ray", "--replicas", "2", "--port", str(port)]
     argv += ["--num-cpus", "2", "--object-store-mb", "128"]
