@@ -1,6 +1,7 @@
 """The Adapt tab in headless Chromium, as a visitor uses it: upload texts, adapt, watch the progress
 and the loss curves, read the figures before and after, see one held-out text scored by the original
-and the adapted discriminator, then pick the adapted model in the Replaced tokens tab.
+and the adapted discriminator, then pick the adapted model in the Replaced tokens tab; and Cancel
+a run mid-way, which ends calmly.
 
 Settings as tests/test_adapt.py's run (the template corpus, 150 texts, 60 steps, learning rate
 2e-3, batch 16, max length 32, eval_fraction 0.2, seed 42)."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.adapt_helpers import LEARN, corpus, write_txt
@@ -22,14 +24,30 @@ expect = pytest.importorskip("playwright.sync_api").expect
 RUN_TIMEOUT = 180_000  # the training process starts (imports torch and transformers), then trains
 
 
-def test_adapt_watch_compare_and_use(page, app_url, tmp_path: Path):
-    path = write_txt(tmp_path / "templates.txt", corpus(150))
-    open_app(page, app_url)
+def open_adapt_with(page, url: str, path: Path, rows: int) -> None:
+    """The Adapt tab with ``path`` uploaded and its text column picked."""
+    open_app(page, url)
     page.get_by_role("tab", name="Adapt", exact=True).click()
     expect(page.locator("#adapt-run")).to_be_visible(timeout=TIMEOUT)
     page.locator("#adapt-file input[type=file]").set_input_files(str(path))
-    expect(page.locator("#adapt-info")).to_have_text("150 rows, 1 columns.", timeout=TIMEOUT)
+    expect(page.locator("#adapt-info")).to_have_text(f"{rows} rows, 1 columns.", timeout=TIMEOUT)
     expect(page.get_by_role("combobox", name="Text column", exact=True)).to_have_value("text")
+
+
+def adapt_children() -> list[psutil.Process]:
+    """Adapt's training children of this process (the test runs the server in-process)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "electra_demo.adapt.worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_adapt_watch_compare_and_use(page, app_url, tmp_path: Path):
+    open_adapt_with(page, app_url, write_txt(tmp_path / "templates.txt", corpus(150)), 150)
     set_number(page, "adapt-steps", LEARN["steps"])
     set_number(page, "adapt-learning-rate", LEARN["learning_rate"])
     set_number(page, "adapt-max-length", LEARN["max_length"])
@@ -78,3 +96,24 @@ def test_adapt_watch_compare_and_use(page, app_url, tmp_path: Path):
     page.locator("#detect-run").click()
     expect(page.locator("#detect-summary")).to_contain_text("words look replaced", timeout=TIMEOUT)
     expect(error_toast(page)).to_have_count(0)
+
+
+def test_cancel_while_adapting_ends_calmly(page, app_url, tmp_path: Path, cancel_pressed):
+    """Cancel while the child trains: the page says "Cancelled" (no error toast), keeps no model
+    and offers no download, and the child is gone (tests/test_adapt.py does the same over the API)."""
+    open_adapt_with(page, app_url, write_txt(tmp_path / "long.txt", corpus(100)), 100)
+    set_number(page, "adapt-steps", 5000)
+    set_number(page, "adapt-max-length", 32)
+    page.locator("#adapt-run").click()
+    status = page.locator("#adapt-status")
+    expect(status).to_contain_text("Adapting: step", timeout=RUN_TIMEOUT)
+    children = adapt_children()
+    assert len(children) == 1
+    page.locator("#adapt-cancel").click()
+    assert cancel_pressed.wait(120), "the Cancel button's handler never ran"
+    expect(status).to_contain_text("Cancelled", timeout=TIMEOUT)
+    expect(status).to_contain_text("no model was kept")
+    expect(error_toast(page)).to_have_count(0)
+    expect(page.locator("#adapt-download a[data-testid='download-link']")).to_have_count(0)
+    _, alive = psutil.wait_procs(children, timeout=120)  # returns as soon as it is gone
+    assert alive == [], "the Adapt child outlived its cancelled run"
