@@ -26,12 +26,12 @@ persist_defaults(os.environ)
 import gradio as gr  # noqa: E402
 
 if os.environ.get("SPACES_ZERO_GPU"):  # ZeroGPU wants spaces (then torch) and its @spaces.GPU
-    import electra_demo.backends  # noqa: F401 - functions registered at start-up
+    import electra_demo.runtime.backends  # noqa: F401 - functions registered at start-up
 
+from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs  # noqa: E402
+from electra_demo.runtime.warmup import import_runtime  # noqa: E402
 from electra_demo.service import ModelService  # noqa: E402
-from electra_demo.tiny import ensure_tiny  # noqa: E402
-from electra_demo.ui import build_demo, configure_queue, launch_kwargs  # noqa: E402
-from electra_demo.warmup import import_runtime  # noqa: E402
+from electra_demo.tools.tiny import ensure_tiny  # noqa: E402
 
 log = logging.getLogger("electra_demo.app")
 TINY_DIR = Path(os.environ.get("ELECTRA_DEMO_TINY_DIR", Path.home() / ".cache" / "electra-demo" / "tiny"))

@@ -49,7 +49,7 @@ STEPS = 32
 
 def service_for(paths: dict):
     from electra_demo.service import ModelService
-    from electra_demo.tiny import ensure_tiny
+    from electra_demo.tools.tiny import ensure_tiny
 
     env = {**ensure_tiny(Path(paths["tiny_root"])), "ELECTRA_DEMO_SENTIMENT": paths["sentiment"]}
     return ModelService(environ={**env, "ELECTRA_DEMO_BACKEND": "torch"})

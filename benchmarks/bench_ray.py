@@ -169,7 +169,7 @@ def in_process(env: dict[str, str], path: Path) -> dict[str, Any]:
     """The Batch tab's path: read, plan and run_job in this process (the model loaded before)."""
     from electra_demo.batch import plan_job, run_job
     from electra_demo.service import ModelService
-    from electra_demo.tables import Table
+    from electra_demo.text.tables import Table
 
     service = ModelService(environ=env)
     service.detect("warm up the model", 0.5)  # loads it (and exports it for the actors)

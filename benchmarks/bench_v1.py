@@ -565,7 +565,7 @@ def forward_ceiling(service: Any, texts: list[str], repeats: int = 2) -> dict[st
     """In-process rows/s of the sentiment model's runner alone (no HTTP, no batcher thread) on the
     short texts: one at a time, and in length-sorted padded batches of 8 (the micro-batcher's
     ``max_rows``) and of 16. The most any server can reach on this CPU with that forward."""
-    from electra_demo.batching import pad_rows, run_rows
+    from electra_demo.runtime.batching import pad_rows, run_rows
 
     loaded = service.load("sentiment")
     run, pad_id = loaded.batcher._run, loaded.batcher.pad_id

@@ -172,7 +172,7 @@ def build_base(workdir: Path) -> dict[str, str]:
 
 def build_tiny(workdir: Path) -> dict[str, str]:
     from electra_demo import config
-    from electra_demo.tiny import ensure_tiny
+    from electra_demo.tools.tiny import ensure_tiny
 
     env = ensure_tiny(workdir / "tiny")
     return {name: env[slot.env_var] for name, slot in config.REGISTRY.items()}

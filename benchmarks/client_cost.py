@@ -96,7 +96,7 @@ def table(result: dict, ours: dict | None = None) -> list[str]:
 
 def tiny_env(directory: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from electra_demo.tiny import tiny_environ, write_tiny
+    from electra_demo.tools.tiny import tiny_environ, write_tiny
 
     write_tiny(directory / "tiny")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELECTRA_DEMO_")}

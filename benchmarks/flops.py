@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from transformers import AutoModelForSequenceClassification
 
-    from electra_demo.backends import OnnxRunner, export_onnx
+    from electra_demo.runtime.backends import OnnxRunner, export_onnx
 
     threads = torch.get_num_threads()
     reps = 2 if args.quick else 5

@@ -205,9 +205,9 @@ def run_load(
 @contextmanager
 def local_app() -> Iterator[str]:
     """The app in this process on tiny random checkpoints, as the tests launch it; yields its URL."""
+    from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
     from electra_demo.service import ModelService
-    from electra_demo.tiny import tiny_environ, write_tiny
-    from electra_demo.ui import build_demo, configure_queue, launch_kwargs
+    from electra_demo.tools.tiny import tiny_environ, write_tiny
 
     with tempfile.TemporaryDirectory(prefix="electra-load-") as directory:
         tiny = Path(directory) / "tiny"

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     import checkpoints
     from common import cpu_line
 
-    from electra_demo import rendering
-    from electra_demo.batching import pad_rows
+    from electra_demo.page import rendering
+    from electra_demo.runtime.batching import pad_rows
     from electra_demo.service import ModelService
 
     built = checkpoints.ensure_all(args.workdir)

@@ -1,10 +1,10 @@
 """Batch runs: run one task on every row of an uploaded table.
 
 The jobs of the Batch tab, without gradio: :func:`plan_job` checks the task, its settings and the
-columns of a :class:`~electra_demo.tables.Table` before any model runs, and :func:`run_job` sends
+columns of a :class:`~electra_demo.text.tables.Table` before any model runs, and :func:`run_job` sends
 the rows through the :class:`~electra_demo.service.ModelService` (a few at a time, so its
 micro-batcher merges them) and gives one record per row. Reading the uploaded file and writing
-the records as CSV and JSONL is :mod:`electra_demo.tables`.
+the records as CSV and JSONL is :mod:`electra_demo.text.tables`.
 
 A row that fails (empty text, a text over the service's limits, ...) gets an ``error`` field
 instead of results; the other rows still come out.
@@ -18,12 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config
-from .finetune import is_model_id
-from .finetune.store import UnknownModel, check_kind
-from .processing import InputError, check_choice, check_int, check_probability
-from .service import ModelService, ModelUnavailable
-from .tables import Table, quote_name
+from electra_demo import config
+from electra_demo.checks import InputError, check_choice, check_int, check_probability
+from electra_demo.finetune import is_model_id
+from electra_demo.service import ModelService, ModelUnavailable
+from electra_demo.text.tables import Table, quote_name
+from electra_demo.trained.store import UnknownModel, check_kind
 
 log = logging.getLogger(__name__)
 

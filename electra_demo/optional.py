@@ -5,6 +5,10 @@ accelerate (the Fine-tune tab's Trainer) are in ``requirements.txt`` but only th
 them. Where one is missing, the feature says which package it needs and which requirements file
 installs it (a page message, a clean API error, or one line on stderr for the command-line tools)
 instead of a ``ModuleNotFoundError`` traceback.
+
+Heavy modules that are always installed (torch, transformers) are imported late instead
+(:func:`lazy_module`): they take seconds to import, and the page should be up before any model is
+needed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,20 @@ def check(module: str, feature: str) -> None:
         found = False
     if not found:
         raise MissingDependency(message(module, feature))
+
+
+class LazyModule:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+
+def lazy_module(name: str) -> Any:
+    return LazyModule(name)

@@ -1,7 +1,7 @@
 """The model service: loads each registry slot once, on first use, and reaches the tasks.
 
 It keeps only what the tasks share: slot resolution (the registry and its environment
-overrides), loading once per slot under the slot's lock (:func:`electra_demo.models.load_checkpoint`,
+overrides), loading once per slot under the slot's lock (:func:`electra_demo.runtime.models.load_checkpoint`,
 which picks the backend and wraps it in a micro-batcher), status and model cards. Each task lives
 in its own module under :mod:`electra_demo.tasks` (preprocess, one model call, postprocess) and is
 reached as a method here (``service.detect(...)``); a new task is a new module plus one line.
@@ -21,14 +21,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import config
-from .config import BackendChoice, ResolvedSlot
-from .finetune import is_model_id
-from .finetune.store import Store
-from .lazy import lazy_module
-from .models import LoadedModel, ModelUnavailable, finish_export, load_checkpoint, marked_random, pick_device
-from .tasks import answer, classify, corrupt, detect, embed, explain, tag
-from .warmup import Background, Job
+from electra_demo import config
+from electra_demo.config import BackendChoice, ResolvedSlot
+from electra_demo.finetune import is_model_id
+from electra_demo.optional import lazy_module
+from electra_demo.runtime.models import (
+    LoadedModel,
+    ModelUnavailable,
+    finish_export,
+    load_checkpoint,
+    marked_random,
+    pick_device,
+)
+from electra_demo.runtime.warmup import Background, Job
+from electra_demo.tasks import answer, classify, corrupt, detect, embed, explain, tag
+from electra_demo.trained.store import Store
 
 if TYPE_CHECKING:
     import torch
@@ -145,7 +152,7 @@ class ModelService:
     def start_background(self, preload: Sequence[str] = ()) -> Background:
         """Start the server's background work (once): load ``preload``'s slots in order, and from
         now on serve a slot from PyTorch while its ONNX export runs, then switch to ONNX Runtime
-        (see :mod:`electra_demo.warmup`). A service that never starts it (scripts, most tests)
+        (see :mod:`electra_demo.runtime.warmup`). A service that never starts it (scripts, most tests)
         loads and exports on first use, as before."""
         with self._locks_lock:
             if self.background is None:

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the Hub 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from electra_demo.service import ModelService
-from electra_demo.tiny import tiny_environ, write_tiny
+from electra_demo.tools.tiny import tiny_environ, write_tiny
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,7 +59,7 @@ def launch(service: ModelService, environ: Mapping[str, str] | None = None, **kw
     """Launch the app around ``service`` without blocking, as app.py serves it: the /v1 API beside
     the page, with ``environ`` its settings (default: open, no rate limit). Return the Blocks."""
     from electra_demo.api.mount import app_kwargs
-    from electra_demo.ui import build_demo, configure_queue, launch_kwargs
+    from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
 
     demo = configure_queue(build_demo(service))
     settings = {"ELECTRA_DEMO_RATE_LIMIT": "0"} if environ is None else environ
@@ -118,7 +118,7 @@ def page(browser):
 @pytest.fixture
 def cancel_pressed(monkeypatch) -> threading.Event:
     """Set once the Cancel button's handler has run on the server."""
-    from electra_demo import cancels
+    from electra_demo.page import cancels
 
     pressed = threading.Event()
     original = cancels.Cancels.cancel
@@ -137,6 +137,6 @@ def cancel_pressed(monkeypatch) -> threading.Event:
 def background_exports_at_normal_priority(monkeypatch):
     """The app runs a background ONNX export's child at nice 19; beside CPU-bound processes (a busy
     CI machine) such a child gets ~1.5% of a core and a test waiting on it waits for minutes."""
-    from electra_demo import models
+    from electra_demo.runtime import models
 
     monkeypatch.setattr(models, "BACKGROUND_NICE", 0)

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from electra_demo.adapt import data, evaluate, objective, worker
+from electra_demo.checks import InputError
 from electra_demo.finetune.worker_common import Cancelled, Events, Stop
-from electra_demo.processing import InputError
 from electra_demo.tasks.corrupt import draw
 from tests.adapt_helpers import corpus, worker_spec
 

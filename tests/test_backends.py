@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from electra_demo import backends
-from electra_demo.backends import BackendChoice
-from electra_demo.batching import MicroBatcher, pad_rows, plan_batches, run_rows
+from electra_demo.runtime import backends
+from electra_demo.runtime.backends import BackendChoice
+from electra_demo.runtime.batching import MicroBatcher, pad_rows, plan_batches, run_rows
 from electra_demo.service import ModelService
 
 TEXTS = [

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from electra_demo import batch, config, tables
+from electra_demo import batch, config
 from electra_demo.batch import plan_job, run_job
-from electra_demo.processing import InputError
+from electra_demo.checks import InputError
 from electra_demo.service import ModelService, ModelUnavailable
-from electra_demo.tables import read_table
+from electra_demo.text import tables
+from electra_demo.text.tables import read_table
 from tests.test_tables import table
 
 TEXTS = [

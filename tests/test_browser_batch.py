@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from electra_demo import tables
 from electra_demo.service import ModelService
+from electra_demo.text import tables
 from tests.test_batch import assert_close
 from tests.test_browser import TIMEOUT, error_toast, open_app
 

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from electra_demo import config, links
+from electra_demo import config
+from electra_demo.page import links
 from electra_demo.service import ModelService
 from tests.conftest import launch
 from tests.test_browser import TIMEOUT, error_toast, wait_for_tokens
@@ -350,7 +351,7 @@ def test_too_long_input_is_refused_a_link(page, app_url):
 
 # ---- 4. examples ------------------------------------------------------------------------------
 def test_example_click_fills_and_runs_then_comes_from_the_cache(page, app_url, service: ModelService):
-    from electra_demo.tabs.detect import EXAMPLES
+    from electra_demo.page.tabs.detect import EXAMPLES
 
     first, threshold = EXAMPLES[0]
     second = EXAMPLES[1][0]

@@ -1,4 +1,4 @@
-"""Cancel on every side of the race: :class:`electra_demo.cancels.Cancels` with hand-made times,
+"""Cancel on every side of the race: :class:`electra_demo.page.cancels.Cancels` with hand-made times,
 the queue time Gradio records for a request (read by ``tabs.common.enqueued_at``), and the Explain
 handler answering a cancelled run with a calm state, never an error. The browser sides are in
 tests/test_browser_explain.py and tests/test_browser_finetune.py."""
@@ -11,9 +11,9 @@ import gradio as gr
 import httpx
 import pytest
 
-from electra_demo.cancels import Cancels
-from electra_demo.tabs import explain as explain_tab
-from electra_demo.tabs.common import enqueued_at
+from electra_demo.page.cancels import Cancels
+from electra_demo.page.tabs import explain as explain_tab
+from electra_demo.page.tabs.common import enqueued_at
 
 
 def test_cancel_sets_the_flags_of_that_session_only():

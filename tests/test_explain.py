@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from electra_demo import salience
 from electra_demo.service import ModelService
-from electra_demo.tasks import explain
+from electra_demo.tasks import explain, salience
 from electra_demo.tasks.explain_inputs import FieldError
 from tests import explain_helpers as ref
 
@@ -276,7 +275,7 @@ def write_decisive(directory: Path, word: str) -> int:
     """
     from transformers import ElectraForSequenceClassification
 
-    from electra_demo.tiny import _electra_config, _labelled, tiny_tokenizer
+    from electra_demo.tools.tiny import _electra_config, _labelled, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     model = ElectraForSequenceClassification(

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from electra_demo import attribution_view as view
+from electra_demo.page import attribution as view
 from electra_demo.tasks.explain import ExplainResult, Piece
 from electra_demo.tasks.explain_inputs import Target
 

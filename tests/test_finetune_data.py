@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from electra_demo import config
+from electra_demo.checks import InputError
 from electra_demo.finetune import card, data, is_model_id, metrics, views
-from electra_demo.finetune.store import Meta, Store, UnknownModel, known_slot, new_model_id
-from electra_demo.processing import InputError
+from electra_demo.trained.store import Meta, Store, UnknownModel, known_slot, new_model_id
 
 LIMITS = data.Limits()
 sklearn_metrics = pytest.importorskip("sklearn.metrics")

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from electra_demo import config, qa
+from electra_demo import config
 from electra_demo.service import ModelService
+from electra_demo.text import qa
 from tests.finetune_tasks_helpers import QUESTION, qa_records, write_jsonl
 from tests.v1_helpers import assert_close, serve
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from electra_demo.checks import InputError
 from electra_demo.config import ResolvedSlot, Slot
 from electra_demo.finetune import data, jobs
 from electra_demo.finetune.jobs import TrainingFailed, Trainings
-from electra_demo.finetune.store import Store
-from electra_demo.processing import InputError
+from electra_demo.trained.store import Store
 
 # Stands in for `python -m electra_demo.finetune.worker SPEC`: reads the spec, says it trains, then
 # waits for a file named like the run's uploaded file to appear (or stops on SIGTERM), and ends as

@@ -9,10 +9,10 @@ import random
 
 import pytest
 
+from electra_demo.checks import InputError
 from electra_demo.finetune import card, data, qa_data, tag_data, views
 from electra_demo.finetune.tag_metrics import tagging_metrics
 from electra_demo.finetune.worker_qa import qa_metrics
-from electra_demo.processing import InputError
 from tests.finetune_tasks_helpers import qa_records
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")

@@ -12,7 +12,7 @@ import pytest
 from electra_demo.config import ResolvedSlot, Slot
 from electra_demo.finetune import data, jobs, qa_data, tag_data
 from electra_demo.finetune.jobs import TrainingFailed, Trainings
-from electra_demo.finetune.store import Store
+from electra_demo.trained.store import Store
 from tests.finetune_tasks_helpers import qa_records, tag_sentences, write_conll, write_jsonl
 
 # Stands in for `python -m <worker> SPEC`: says it trains; with spec["settings"]["seed"] == 1 it

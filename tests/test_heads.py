@@ -9,7 +9,7 @@ import pytest
 from transformers import pipeline
 
 from electra_demo import config
-from electra_demo.processing import InputError
+from electra_demo.checks import InputError
 from electra_demo.service import ModelService, ModelUnavailable
 
 TEXTS = [

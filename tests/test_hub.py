@@ -9,7 +9,7 @@ import sys
 import textwrap
 import time
 
-from electra_demo import hub
+from electra_demo.runtime import hub
 
 
 def _closed_port() -> int:

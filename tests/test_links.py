@@ -7,10 +7,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from electra_demo import links
-from electra_demo.links import MAX_LINK_CHARS
-from electra_demo.processing import InputError
-from electra_demo.ui import LINKS
+from electra_demo.checks import InputError
+from electra_demo.page import links
+from electra_demo.page.demo import LINKS
+from electra_demo.page.links import MAX_LINK_CHARS
 
 
 def make_link(tab, values):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from electra_demo.ui import build_demo, configure_queue, launch_kwargs
+from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
 
 ENDPOINTS = {
     "detect": ["text", "threshold", "model"],

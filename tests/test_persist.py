@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from electra_demo import backends, config, models
+from electra_demo import config
+from electra_demo.runtime import backends, models
 from electra_demo.service import ModelService
 from tests.test_warmup import WAIT_S, app_server, post
 

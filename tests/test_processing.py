@@ -7,14 +7,11 @@ import math
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from electra_demo.processing import (
-    InputError,
+from electra_demo.checks import InputError, check_probability, check_seed, check_text
+from electra_demo.text.processing import (
     Span,
     apply_replacements,
     best_windows,
-    check_probability,
-    check_seed,
-    check_text,
     choose_words,
     join_wordpieces,
     maskable_words,

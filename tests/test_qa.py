@@ -8,9 +8,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from electra_demo.processing import InputError
-from electra_demo.qa import Candidate, Window, add_candidate, char_span, decode, p_mask
+from electra_demo.checks import InputError
 from electra_demo.service import ModelService
+from electra_demo.text.qa import Candidate, Window, add_candidate, char_span, decode, p_mask
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa-tiny"
 

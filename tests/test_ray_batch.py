@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from electra_demo import batch_ray, ray_common, tables
 from electra_demo.batch import plan_job, run_job
+from electra_demo.scale import batch as batch_ray
+from electra_demo.scale import cluster as ray_common
 from electra_demo.service import ModelService
+from electra_demo.text import tables
 from tests.test_batch import assert_close
 
 # Ray starts a cluster of processes for these tests: on 2 busy cores one test took 190 s here, near

@@ -24,7 +24,7 @@ import openai
 import psutil
 import pytest
 
-from electra_demo import ray_common
+from electra_demo.scale import cluster as ray_common
 from electra_demo.service import ModelService
 from tests.v1_helpers import assert_close
 
@@ -340,7 +340,7 @@ def test_killed_replica_is_replaced_while_requests_keep_being_answered(served: S
 # ---- the command's own checks (no Ray started) ----------------------------------------------------
 def test_command_refuses_bad_settings_before_starting_ray(monkeypatch, capsys, tmp_path):
     with capsys.disabled():  # Ray's log handler keeps the stderr it finds at import: not capsys's
-        from electra_demo import serve_ray
+        from electra_demo.scale import serve as serve_ray
 
     with pytest.raises(SystemExit) as exit_info:
         serve_ray.parse_args(["--autoscale", "4:1"])
@@ -372,7 +372,7 @@ def test_command_refuses_bad_settings_before_starting_ray(monkeypatch, capsys, t
     assert replicas.ray_actor_options["num_cpus"] == 0.5
     monkeypatch.setenv("ELECTRA_DEMO_API_KEYS_FILE", str(tmp_path / "missing-keys.txt"))
     monkeypatch.setattr(
-        "electra_demo.ray_common.init_ray", lambda *a, **k: pytest.fail("Ray started despite bad settings")
+        "electra_demo.scale.cluster.init_ray", lambda *a, **k: pytest.fail("Ray started despite bad settings")
     )
     assert serve_ray.main(["--replicas", "2"]) == 2
     assert "ELECTRA_DEMO_API_KEYS_FILE names" in capsys.readouterr().err

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from electra_demo import rendering
-from electra_demo.qa import Candidate
+from electra_demo.page import rendering
 from electra_demo.tasks.answer import AnswerResult
+from electra_demo.text.qa import Candidate
 
 CONTEXT = "Paris is big. Paris is old."
 

@@ -34,7 +34,7 @@ def where(path: Path, node: ast.AST) -> str:
 
 def test_sources_are_found():
     names = {p.relative_to(ROOT).as_posix() for p in SOURCES}
-    assert {"app.py", "electra_demo/service.py", "electra_demo/backends.py"} <= names
+    assert {"app.py", "electra_demo/service.py", "electra_demo/runtime/backends.py"} <= names
 
 
 def test_no_trust_remote_code_anywhere():
@@ -252,7 +252,7 @@ def test_a_path_or_hub_id_as_model_of_tag_and_answer_is_refused(client, service,
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_the_service_itself_refuses_a_path_or_hub_id_as_head(service, name):
     """Behind Gradio's choice check, the service checks again (an API caller can skip the UI)."""
-    from electra_demo.processing import InputError
+    from electra_demo.checks import InputError
 
     with pytest.raises(InputError, match="Unknown head"):
         service.classify(name, "The chef cooked.")

@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, ElectraForPreTraining
 
-from electra_demo.processing import InputError, precision_recall_f1, roc_auc
+from electra_demo.checks import InputError
 from electra_demo.service import ModelService, ModelUnavailable
+from electra_demo.text.processing import precision_recall_f1, roc_auc
 
 TEXTS = {
     "plain": "The chef cooked the meal in the kitchen.",

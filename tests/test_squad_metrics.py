@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from electra_demo.evaluate_qa import format_table, limit_dataset, load_dataset, run_evaluation
-from electra_demo.processing import InputError
-from electra_demo.squad_metrics import (
+from electra_demo.checks import InputError
+from electra_demo.text.squad_metrics import (
     compute_exact,
     compute_f1,
     evaluate,
@@ -23,6 +22,7 @@ from electra_demo.squad_metrics import (
     missing_predictions,
     normalize_answer,
 )
+from electra_demo.tools.evaluate_qa import format_table, limit_dataset, load_dataset, run_evaluation
 
 FIXTURE = Path(__file__).parent / "fixtures" / "squad_tiny.json"
 
@@ -388,7 +388,7 @@ def test_evaluation_command_end_to_end_on_the_tiny_qa_checkpoint(tmp_path):
     import subprocess
     import sys
 
-    from electra_demo.squad_metrics import evaluate
+    from electra_demo.text.squad_metrics import evaluate
 
     root = Path(__file__).parent.parent
     fixture = root / "tests" / "fixtures"

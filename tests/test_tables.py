@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from electra_demo import tables
 from electra_demo.batch import plan_job, run_job
-from electra_demo.processing import InputError
-from electra_demo.tables import Table, read_table, write_outputs
+from electra_demo.checks import InputError
+from electra_demo.text import tables
+from electra_demo.text.tables import Table, read_table, write_outputs
 
 
 def table(*rows: dict[str, str]) -> Table:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from electra_demo import tiny
+from electra_demo.tools import tiny
 
 
 def digests(directory: Path) -> dict[str, str]:

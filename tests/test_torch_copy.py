@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from electra_demo import rendering
+from electra_demo.page import rendering
 from electra_demo.service import ModelService
 
 

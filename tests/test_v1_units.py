@@ -7,7 +7,7 @@ import pytest
 
 from electra_demo.api.catalog import Catalog
 from electra_demo.api.errors import ApiError, describe, param_path, validation_error
-from electra_demo.processing import InputError
+from electra_demo.checks import InputError
 from electra_demo.tasks import embed
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from electra_demo import backends, config, models
+from electra_demo import config
+from electra_demo.runtime import backends, models
+from electra_demo.runtime.warmup import Background, Job
 from electra_demo.service import ModelService
-from electra_demo.warmup import Background, Job
 from tests.v1_helpers import assert_close
 
 WAIT_S = 300  # generous: only an event that never comes fails

@@ -17,7 +17,7 @@ checkpoint's top, its generator in ``generator/``.
 
 from __future__ import annotations
 
-from ..finetune import is_model_id
+from electra_demo.finetune import is_model_id
 
 PREFIX = "ad-"
 GENERATOR = "generator"  # the generator's sub-folder of an adapted checkpoint

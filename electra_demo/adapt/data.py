@@ -3,7 +3,7 @@
 Pure steps (no torch, no gradio), each tested with hand-built inputs:
 
 - :func:`read_upload` reads a TXT (one text a line), CSV (header row), TSV or JSONL file through
-  :func:`electra_demo.tables.read_table` (UTF-8 only; binary, empty and malformed files refused),
+  :func:`electra_demo.text.tables.read_table` (UTF-8 only; binary, empty and malformed files refused),
   with the same limits style as Fine-tune (rows, bytes, characters a text).
 - :func:`propose_column` suggests the text column (the one with the most characters);
   :func:`build_texts` picks it by name, drops empty texts (counted) and checks the limits.
@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import config, tables
-from ..finetune import data as finetune_data
-from ..finetune.data import _check_float, _whole, find_column
-from ..processing import InputError, check_int, check_probability, check_seed
-from ..tables import Table, quote_name
+from electra_demo import config
+from electra_demo.checks import InputError, check_int, check_probability, check_seed
+from electra_demo.finetune import data as finetune_data
+from electra_demo.finetune.data import _check_float, _whole, find_column
+from electra_demo.text import tables
+from electra_demo.text.tables import Table, quote_name
 
 FORMATS = (".txt", ".csv", ".tsv", ".jsonl", ".ndjson")
 STEPS = (1, 5_000)
@@ -88,7 +89,7 @@ class Texts:
 
 
 def read_upload(path_or_bytes: str | os.PathLike[str] | bytes, filename: str, limits: Limits) -> Table:
-    """The upload as a :class:`~electra_demo.tables.Table`: TXT, CSV, TSV or JSONL (the Batch tab's
+    """The upload as a :class:`~electra_demo.text.tables.Table`: TXT, CSV, TSV or JSONL (the Batch tab's
     formats, UTF-8), with this tab's limits on rows and bytes."""
     return tables.read_table(path_or_bytes, filename, max_rows=limits.max_rows, max_bytes=limits.max_bytes)
 

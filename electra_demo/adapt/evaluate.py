@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..lazy import lazy_module
-from ..processing import roc_auc
-from ..tasks.corrupt import draw
-from .objective import Batch, choose_masks, mask_seed, masked_logits, pad, replace
+from electra_demo.adapt.objective import Batch, choose_masks, mask_seed, masked_logits, pad, replace
+from electra_demo.optional import lazy_module
+from electra_demo.tasks.corrupt import draw
+from electra_demo.text.processing import roc_auc
 
 if TYPE_CHECKING:
     import torch

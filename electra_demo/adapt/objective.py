@@ -4,7 +4,7 @@ replacements, the discriminator's replaced-token loss (Clark et al., ICLR 2020, 
 - :func:`encode` tokenizes texts once (special tokens added, cut at ``max_length``);
   :func:`pad` makes a batch of them.
 - :func:`choose_masks`: ``fraction`` of each text's non-special tokens, chosen as Corrupt &
-  detect chooses words (:func:`electra_demo.processing.choose_words`, at least one), by a seed.
+  detect chooses words (:func:`electra_demo.text.processing.choose_words`, at least one), by a seed.
 - :func:`losses`: the generator sees the masked text and is scored by MLM cross-entropy on the
   masked positions; its replacements are sampled from its softmax exactly as Corrupt & detect
   samples (:func:`electra_demo.tasks.corrupt.draw`, no gradient through the sample); the
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..lazy import lazy_module
-from ..processing import choose_words
-from ..tasks.corrupt import draw
+from electra_demo.optional import lazy_module
+from electra_demo.tasks.corrupt import draw
+from electra_demo.text.processing import choose_words
 
 if TYPE_CHECKING:
     import torch

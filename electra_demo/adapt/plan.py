@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import hub
-from ..config import ResolvedSlot
-from . import data
-from .data import Limits, Settings, Texts
+from electra_demo.adapt import data
+from electra_demo.adapt.data import Limits, Settings, Texts
+from electra_demo.config import ResolvedSlot
+from electra_demo.runtime import hub
 
 
 @dataclass

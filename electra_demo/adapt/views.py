@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..finetune import views as finetune_views
-from .card import FIGURES
+from electra_demo.adapt.card import FIGURES
+from electra_demo.finetune import views as finetune_views
 
 PUBLIC = ("model_id", "rows", "settings", "before", "after", "history", "seconds", "stopped")
 HISTORY = ("step", "loss", "mlm_loss", "rtd_loss")

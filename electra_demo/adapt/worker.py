@@ -24,9 +24,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ..finetune.worker_common import Cancelled, Events, Stop, main, prepare
-from . import GENERATOR, evaluate, objective
-from .card import model_card
+from electra_demo.adapt import GENERATOR, evaluate, objective
+from electra_demo.adapt.card import model_card
+from electra_demo.finetune.worker_common import Cancelled, Events, Stop, main, prepare
 
 HELDOUT = "heldout.jsonl"  # the corrupted held-out texts and both discriminators' scores (zip only)
 EXTRAS = ("README.md", "training_args.json")  # beside the two checkpoints

@@ -15,15 +15,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from .. import __version__, config
-from ..finetune import KINDS, MODEL_ID
-from ..service import ModelService
-from .catalog import FINETUNED_ROUTES, Catalog
-from .edge import Edge
-from .errors import install_handlers
-from .routes import build_router, health_router
-from .schemas import MAX_BODY_BYTES
-from .security import Guard
+from electra_demo import __version__, config
+from electra_demo.api.catalog import FINETUNED_ROUTES, Catalog
+from electra_demo.api.edge import Edge
+from electra_demo.api.errors import install_handlers
+from electra_demo.api.routes import build_router, health_router
+from electra_demo.api.schemas import MAX_BODY_BYTES
+from electra_demo.api.security import Guard
+from electra_demo.finetune import KINDS, MODEL_ID
+from electra_demo.service import ModelService
 
 log = logging.getLogger(__name__)
 

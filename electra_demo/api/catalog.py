@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import config
-from ..config import ResolvedSlot
-from ..finetune import KINDS, is_model_id
-from ..finetune.store import UnknownModel, WrongKind, task_of
-from ..models import marked_random
-from .errors import ApiError, describe
+from electra_demo import config
+from electra_demo.api.errors import ApiError, describe
+from electra_demo.config import ResolvedSlot
+from electra_demo.finetune import KINDS, is_model_id
+from electra_demo.runtime.models import marked_random
+from electra_demo.trained.store import UnknownModel, WrongKind, task_of
 
 ALL_SLOTS = tuple(config.REGISTRY)
 ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes

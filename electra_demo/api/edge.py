@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .errors import ApiError
-from .security import Guard
+from electra_demo.api.errors import ApiError
+from electra_demo.api.security import Guard
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

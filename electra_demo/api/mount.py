@@ -26,9 +26,9 @@ from typing import Any
 import orjson
 from starlette.middleware import Middleware
 
-from ..service import ModelService
-from . import create_api
-from .edge import ASGIApp, Message, Receive, Scope, Send, tag_responses
+from electra_demo.api import create_api
+from electra_demo.api.edge import ASGIApp, Message, Receive, Scope, Send, tag_responses
+from electra_demo.service import ModelService
 
 CALL = re.compile(r"^/gradio_api/call/(?:v2/)?([^/]+)/?$")
 

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Security
 from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
-from .. import config
-from ..models import ModelUnavailable
-from ..optional import MissingDependency
-from ..processing import InputError
-from ..service import ModelService
-from ..tasks.explain import SLOTS as EXPLAIN_SLOTS
-from . import runs, schemas
-from .catalog import Catalog
-from .errors import ApiError, JSONBody
+from electra_demo import config
+from electra_demo.api import runs, schemas
+from electra_demo.api.catalog import Catalog
+from electra_demo.api.errors import ApiError, JSONBody
+from electra_demo.checks import InputError
+from electra_demo.optional import MissingDependency
+from electra_demo.runtime.models import ModelUnavailable
+from electra_demo.service import ModelService
+from electra_demo.tasks.explain import SLOTS as EXPLAIN_SLOTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

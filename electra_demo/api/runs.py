@@ -3,7 +3,7 @@ service the page uses (so its micro-batcher merges page and API rows), and the r
 
 Embeddings and classify send every input of a request to the batcher in one call; detect, tag
 and answer run one task call per input (the route runs those side by side, so they batch too).
-A bad input raises :class:`~electra_demo.processing.InputError` naming ``input[i]``.
+A bad input raises :class:`~electra_demo.text.processing.InputError` naming ``input[i]``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..finetune import is_model_id
-from ..processing import InputError
-from ..service import ModelService
-from ..tasks import classify as classify_task
-from ..tasks import embed as embed_task
-from . import schemas
+from electra_demo.api import schemas
+from electra_demo.checks import InputError
+from electra_demo.finetune import is_model_id
+from electra_demo.service import ModelService
+from electra_demo.tasks import classify as classify_task
+from electra_demo.tasks import embed as embed_task
 
 
 def usage(tokens: int) -> dict[str, int]:

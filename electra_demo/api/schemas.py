@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .. import config
+from electra_demo import config
 
 MAX_INPUTS = 64  # inputs in one request
 MAX_INPUT_TOKENS = 512  # embeddings and classify, special tokens included

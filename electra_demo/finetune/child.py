@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import hub
-from ..models import marked_random
-from . import KINDS
-from .store import Meta
+from electra_demo.finetune import KINDS
+from electra_demo.runtime import hub
+from electra_demo.runtime.models import marked_random
+from electra_demo.trained.store import Meta
 
 if TYPE_CHECKING:
-    from .jobs import Run, Trainings
+    from electra_demo.finetune.jobs import Run, Trainings
 
 log = logging.getLogger(__name__)
 

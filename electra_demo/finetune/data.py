@@ -3,7 +3,7 @@
 Pure steps (no torch, no gradio), each tested with hand-built inputs:
 
 - :func:`read_upload` reads a CSV (header row), TSV or JSONL file through
-  :func:`electra_demo.tables.read_table` (UTF-8 only; binary, empty and malformed files refused),
+  :func:`electra_demo.text.tables.read_table` (UTF-8 only; binary, empty and malformed files refused),
   with the fine-tuning limits on rows and bytes.
 - :func:`propose_columns` suggests the columns for the UI (the largest-text column for the texts).
 - :func:`build_examples` picks the columns by name (whitespace in header names tolerated), drops
@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import config, tables
-from ..processing import InputError, check_choice, check_int, check_seed
-from ..tables import Table, quote_name
-from . import KINDS, is_model_id
+from electra_demo import config
+from electra_demo.checks import InputError, check_choice, check_int, check_seed
+from electra_demo.finetune import KINDS, is_model_id
+from electra_demo.text import tables
+from electra_demo.text.tables import Table, quote_name
 
 FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson")
 MODES = ("full", "head")
@@ -103,7 +104,7 @@ class Examples:
 
 # ---- reading ------------------------------------------------------------------------------
 def read_upload(path_or_bytes: str | os.PathLike[str] | bytes, filename: str, limits: Limits) -> Table:
-    """The upload as a :class:`~electra_demo.tables.Table` (CSV, TSV or JSONL, UTF-8)."""
+    """The upload as a :class:`~electra_demo.text.tables.Table` (CSV, TSV or JSONL, UTF-8)."""
     name = Path(filename).name or "the file"
     if Path(name).suffix.lower() not in FORMATS:
         raise InputError(

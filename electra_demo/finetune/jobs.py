@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import optional
-from ..config import ResolvedSlot
-from ..processing import InputError
-from . import KINDS, data
-from .child import CANCEL_GRACE, Child
-from .data import Examples, Limits, Settings
-from .store import Store, new_model_id
+from electra_demo import optional
+from electra_demo.checks import InputError
+from electra_demo.config import ResolvedSlot
+from electra_demo.finetune import KINDS, data
+from electra_demo.finetune.child import CANCEL_GRACE, Child
+from electra_demo.finetune.data import Examples, Limits, Settings
+from electra_demo.trained.store import Store, new_model_id
 
 log = logging.getLogger(__name__)
 

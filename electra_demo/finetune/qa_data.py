@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import config
-from ..config import ResolvedSlot
-from ..processing import InputError, check_int
-from ..tables import _decode, _read_bytes
-from .data import Limits, Settings, _whole
-from .tag_data import split
+from electra_demo import config
+from electra_demo.checks import InputError, check_int
+from electra_demo.config import ResolvedSlot
+from electra_demo.finetune.data import Limits, Settings, _whole
+from electra_demo.finetune.tag_data import split
+from electra_demo.text.tables import _decode, _read_bytes
 
 FORMATS = (".json", ".jsonl", ".ndjson")
 DOC_STRIDE = (0, 256)

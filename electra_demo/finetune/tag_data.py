@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ResolvedSlot
-from ..processing import InputError
-from ..tables import _decode, _read_bytes
-from .data import Limits, Settings
+from electra_demo.checks import InputError
+from electra_demo.config import ResolvedSlot
+from electra_demo.finetune.data import Limits, Settings
+from electra_demo.text.tables import _decode, _read_bytes
 
 FORMATS = (".conll", ".txt", ".tsv", ".iob", ".bio", ".jsonl", ".ndjson")
 MAX_WORDS = 1_000  # words in one sentence (longer ones are tagged in windows, but not this long)

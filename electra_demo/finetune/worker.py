@@ -10,9 +10,20 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .card import model_card
-from .metrics import classification_metrics
-from .worker_common import Cancelled, Events, Stop, fit, load_base, main, prepare, result_head, save, trainer
+from electra_demo.finetune.card import model_card
+from electra_demo.finetune.metrics import classification_metrics
+from electra_demo.finetune.worker_common import (
+    Cancelled,
+    Events,
+    Stop,
+    fit,
+    load_base,
+    main,
+    prepare,
+    result_head,
+    save,
+    trainer,
+)
 
 
 def _encode(tokenizer: Any, part: dict[str, Any], max_length: int) -> list[dict[str, Any]]:

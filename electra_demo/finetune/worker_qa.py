@@ -5,9 +5,9 @@ stopping, saving and the zip are :mod:`.worker_common`'s. Training rows are buil
 recipe (transformers' ``run_qa.py``) builds them: the question and windows of the context of
 ``max_length`` tokens sharing ``doc_stride``, each with the first answer's start and end token, or
 [CLS] when the window does not hold the answer (or the question has none). The held-out questions
-are decoded with the Question answering tab's own decoding (:func:`electra_demo.qa.decode`, top
+are decoded with the Question answering tab's own decoding (:func:`electra_demo.text.qa.decode`, top
 answer, answers up to 15 tokens, "no answer" allowed) and scored with the demo's SQuAD 2.0
-script (:mod:`electra_demo.squad_metrics`); the figures are fractions (its percentages / 100).
+script (:mod:`electra_demo.text.squad_metrics`); the figures are fractions (its percentages / 100).
 """
 
 from __future__ import annotations
@@ -15,9 +15,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import config, qa, squad_metrics
-from .card import qa_card
-from .worker_common import Cancelled, Events, Stop, fit, load_base, main, prepare, result_head, save, trainer
+from electra_demo import config
+from electra_demo.finetune.card import qa_card
+from electra_demo.finetune.worker_common import (
+    Cancelled,
+    Events,
+    Stop,
+    fit,
+    load_base,
+    main,
+    prepare,
+    result_head,
+    save,
+    trainer,
+)
+from electra_demo.text import qa, squad_metrics
 
 
 def _positions(encoded: Any, w: int, answers: dict[str, list], cls_index: int) -> tuple[int, int]:

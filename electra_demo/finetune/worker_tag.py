@@ -13,9 +13,20 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .card import tagging_card
-from .tag_metrics import tagging_metrics
-from .worker_common import Cancelled, Events, Stop, fit, load_base, main, prepare, result_head, save, trainer
+from electra_demo.finetune.card import tagging_card
+from electra_demo.finetune.tag_metrics import tagging_metrics
+from electra_demo.finetune.worker_common import (
+    Cancelled,
+    Events,
+    Stop,
+    fit,
+    load_base,
+    main,
+    prepare,
+    result_head,
+    save,
+    trainer,
+)
 
 IGNORED = -100
 

@@ -2,7 +2,7 @@
 
 The context is split into windows of ``max_seq_len`` tokens (question included) that share
 ``doc_stride`` tokens, every window is searched, and the spans are decoded by
-:func:`electra_demo.qa.decode`.
+:func:`electra_demo.text.qa.decode`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import config, qa
-from ..models import LoadedModel
-from ..processing import InputError, check_int, check_text
-from .tag import Resolving, pick_model
+from electra_demo import config
+from electra_demo.checks import InputError, check_int, check_text
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks.tag import Resolving, pick_model
+from electra_demo.text import qa
 
 SLOT = "qa"
 

@@ -11,13 +11,14 @@ from typing import Protocol
 
 import numpy as np
 
-from .. import config
-from ..config import ResolvedSlot, Slot
-from ..finetune import is_model_id
-from ..finetune.store import UnknownModel, check_kind, known_slot
-from ..models import LoadedModel
-from ..processing import InputError, check_choice, check_text, sigmoid, softmax
-from .common import Models
+from electra_demo import config
+from electra_demo.checks import InputError, check_choice, check_text
+from electra_demo.config import ResolvedSlot, Slot
+from electra_demo.finetune import is_model_id
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks.common import Models
+from electra_demo.text.processing import sigmoid, softmax
+from electra_demo.trained.store import UnknownModel, check_kind, known_slot
 
 
 class Heads(Models, Protocol):

@@ -7,9 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .. import config
-from ..models import LoadedModel
-from ..processing import InputError, best_windows, plan_windows
+from electra_demo import config
+from electra_demo.checks import InputError
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.text.processing import best_windows, plan_windows
 
 Encoding = tuple[list[int], list[tuple[int, int]], list[int | None]]  # ids, offsets, word ids
 

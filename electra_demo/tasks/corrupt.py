@@ -7,14 +7,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .. import config
-from ..lazy import lazy_module
-from ..models import LoadedModel
-from ..processing import (
+from electra_demo import config
+from electra_demo.checks import check_probability, check_seed, check_text
+from electra_demo.optional import lazy_module
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks import detect
+from electra_demo.tasks.common import Models, encode, token_logits
+from electra_demo.text.processing import (
     apply_replacements,
-    check_probability,
-    check_seed,
-    check_text,
     choose_words,
     join_wordpieces,
     maskable_words,
@@ -24,8 +24,6 @@ from ..processing import (
     roc_auc,
     word_groups,
 )
-from . import detect
-from .common import Models, encode, token_logits
 
 if TYPE_CHECKING:
     import torch

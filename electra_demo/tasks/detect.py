@@ -6,20 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import config
-from ..adapt import is_adapted
-from ..models import LoadedModel
-from ..processing import (
-    InputError,
-    Span,
-    check_probability,
-    check_text,
-    merge_words,
-    sigmoid,
-    token_spans,
-    word_groups,
-)
-from .common import Encoding, Models, encode, token_logits
+from electra_demo import config
+from electra_demo.adapt import is_adapted
+from electra_demo.checks import InputError, check_probability, check_text
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks.common import Encoding, Models, encode, token_logits
+from electra_demo.text.processing import Span, merge_words, sigmoid, token_spans, word_groups
 
 SLOT = "discriminator"
 

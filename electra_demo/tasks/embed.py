@@ -16,9 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .. import config
-from ..models import LoadedModel
-from ..processing import InputError, check_text
+from electra_demo import config
+from electra_demo.checks import InputError, check_text
+from electra_demo.runtime.models import LoadedModel
 
 MAX_INPUT_TOKENS = 512  # an input over this is refused (with its count) unless truncation is asked for
 POOLINGS = ("mean", "cls")

@@ -6,7 +6,7 @@ classification head (``sentiment``, ``emotion``, ``nli``, a fine-tuned ``ft-...`
 target token's replaced logit for ``detect``, start logit + end logit of the target span for
 ``qa``. The target is fixed before attributing: the model's own pick by default (for ``qa``, the
 QA task's best answer span), or the one the caller names. Attributions are taken at the output of
-the word-embedding lookup (:mod:`electra_demo.salience`) and summed over its dimensions.
+the word-embedding lookup (:mod:`electra_demo.tasks.salience`) and summed over its dimensions.
 
 Gradients need PyTorch weights: ``models.load_torch(slot)`` gives the slot's PyTorch model even
 where ONNX Runtime serves its predictions (a second copy, loaded once).
@@ -24,13 +24,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .. import config, salience
-from ..config import ResolvedSlot
-from ..finetune.store import WrongKind, known_slot, task_of
-from ..models import LoadedModel
-from ..processing import InputError, check_int, check_text, sigmoid, softmax
-from .answer import AnswerResult
-from .explain_inputs import (
+from electra_demo import config
+from electra_demo.checks import InputError, check_int, check_text
+from electra_demo.config import ResolvedSlot
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks import salience
+from electra_demo.tasks.answer import AnswerResult
+from electra_demo.tasks.explain_inputs import (
     FieldError,
     Inputs,
     Piece,
@@ -43,6 +43,8 @@ from .explain_inputs import (
     most_replaced,
     pieces,
 )
+from electra_demo.text.processing import sigmoid, softmax
+from electra_demo.trained.store import WrongKind, known_slot, task_of
 
 Cancelled = salience.Cancelled
 TASKS = ("sentiment", "emotion", "nli", "detect", "qa")

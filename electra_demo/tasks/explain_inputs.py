@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..models import LoadedModel
-from ..processing import InputError
-from .answer import window_settings
+from electra_demo.checks import InputError
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks.answer import window_settings
 
 
 class FieldError(InputError):

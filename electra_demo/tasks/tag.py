@@ -13,13 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
-from .. import config
-from ..config import ResolvedSlot
-from ..finetune import is_model_id
-from ..finetune.store import check_kind
-from ..models import LoadedModel
-from ..processing import InputError, check_choice, check_text
-from .common import Encoding, Models, encode, token_logits
+from electra_demo import config
+from electra_demo.checks import InputError, check_choice, check_text
+from electra_demo.config import ResolvedSlot
+from electra_demo.finetune import is_model_id
+from electra_demo.runtime.models import LoadedModel
+from electra_demo.tasks.common import Encoding, Models, encode, token_logits
+from electra_demo.trained.store import check_kind
 
 SLOT = "ner"
 

@@ -1,0 +1,349 @@
+"""Inference backends: one small call from padded token ids to named output arrays.
+
+- ``torch``: the transformers model itself (CUDA in half precision when there is a GPU, CPU in
+  float32 otherwise), wrapped in ``spaces.GPU`` for ZeroGPU Spaces.
+- ``onnx``: ONNX Runtime on the CPU. On this kind of CPU (AVX2, 2 cores) its GEMMs are the
+  fastest measured (see ``benchmarks/``). The model is exported with maintained tooling
+  (``torch.onnx.export`` then ONNX Runtime's transformer optimizer, optionally its dynamic int8
+  quantiser), once per checkpoint and setting, cached on disk and reused on the next start.
+
+``make_runner`` picks one, checks the ONNX model against PyTorch on a probe input before
+trusting it, and falls back to PyTorch (saying why) when export or the runtime fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import spaces  # before torch touches CUDA, as ZeroGPU requires
+import torch
+
+log = logging.getLogger(__name__)
+
+from electra_demo.config import AUTO_CLASSES, BackendChoice  # noqa: E402 - BackendChoice re-exported for callers
+from electra_demo.runtime import export_cache  # noqa: E402
+from electra_demo.runtime.export_cache import FP32_TOLERANCE  # noqa: E402 - re-exported for callers
+
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def output_names(architecture: str) -> list[str]:
+    if architecture == "question-answering":
+        return ["start_logits", "end_logits"]
+    return ["last_hidden_state"] if architecture == "feature-extraction" else ["logits"]
+
+
+class Runner(Protocol):
+    description: str
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+@spaces.GPU  # a no-op except on ZeroGPU Spaces, where it lends a GPU for the call
+def _torch_forward(
+    model: torch.nn.Module, inputs: Mapping[str, np.ndarray], names: list[str]
+) -> list[np.ndarray]:
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        output = model(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in inputs.items()})
+    return [getattr(output, name).float().cpu().numpy() for name in names]
+
+
+class TorchRunner:
+    uses_torch_model = True
+
+    def __init__(self, model: torch.nn.Module, architecture: str, note: str = ""):
+        self.model = model
+        self.names = output_names(architecture)
+        device = next(model.parameters()).device
+        dtype = "fp16" if next(model.parameters()).dtype == torch.float16 else "fp32"
+        self.description = f"PyTorch {device.type} {dtype}" + (f" ({note})" if note else "")
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, _torch_forward(self.model, inputs, self.names), strict=True))
+
+
+class OnnxRunner:
+    uses_torch_model = False  # the service may free PyTorch's copy of the weights
+
+    def __init__(self, path: Path, architecture: str, int8: bool):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.names = output_names(architecture)
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.description = f"ONNX Runtime CPU {'int8' if int8 else 'fp32'}"
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in inputs.items() if k in self.inputs}
+        return dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+
+
+class _Outputs(torch.nn.Module):
+    """The model as a function of the three inputs, returning plain tensors for export."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]):
+        super().__init__()
+        self.model, self.names = model, names
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return tuple(getattr(output, name) for name in self.names)
+
+
+def weights_fingerprint(source: str, revision: str | None, model: torch.nn.Module) -> str:
+    """What identifies an export: read from the checkpoint's files where it has a single weights
+    file (:func:`export_cache.checkpoint_fingerprint`, no weights needed), else (sharded or unusual
+    layouts) from the loaded model's config and a sample of every parameter."""
+    found = export_cache.checkpoint_fingerprint(source, revision)
+    if found is not None:
+        return found
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()[:4096])
+    parts = {
+        "source": source,
+        "revision": revision,
+        "config": model.config.to_diff_dict(),
+        "weights": digest.hexdigest(),
+        "versions": export_cache.versions(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+EXPORT_TIMEOUT_S = 1800
+
+
+def export_onnx(
+    source: str, revision: str | None, architecture: str, target: Path, int8: bool, nice: int = 0
+) -> Path:
+    """Export a checkpoint in a child process, so the server never holds the exporter's peak
+    memory (several GB for a base-size model); the child loads the same safetensors weights.
+    ``nice`` > 0 runs the child at a lower CPU priority (a background export yields to requests)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "electra_demo.runtime.backends", source, architecture, str(target)]
+    command += ["--revision", revision] if revision else []
+    command += ["--int8"] if int8 else []
+    command += ["--nice", str(nice)] if nice > 0 else []
+    run = subprocess.run(command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False)
+    if run.returncode != 0:
+        lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(f"export failed: {lines[-1] if lines else run.returncode}")
+    return target / "model.onnx"
+
+
+def _export_main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    import transformers
+
+    parser = argparse.ArgumentParser(description="Export one checkpoint to ONNX (used by the app).")
+    parser.add_argument("source")
+    parser.add_argument("architecture", choices=sorted(AUTO_CLASSES))
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--revision")
+    parser.add_argument("--int8", action="store_true")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority first")
+    args = parser.parse_args(argv)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(args.nice)
+    model = getattr(transformers, AUTO_CLASSES[args.architecture]).from_pretrained(
+        args.source, revision=args.revision, use_safetensors=True, trust_remote_code=False
+    )
+    export_model(model.eval(), args.architecture, args.target, args.int8)
+
+
+def export_model(model: torch.nn.Module, architecture: str, target: Path, int8: bool) -> Path:
+    """Export, optimise (and optionally quantise) ``model`` to ``target/model.onnx``, atomically."""
+    from onnxruntime.transformers import optimizer
+
+    names = output_names(architecture)
+    config = model.config
+    previous = getattr(config, "_attn_implementation", None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        if previous not in (None, "eager"):
+            model.set_attn_implementation("eager")  # the legacy exporter traces eager attention
+        wrapper = _Outputs(model, names).eval()
+        sample = torch.ones((1, 8), dtype=torch.long)
+        axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+        axes.update({name: {0: "batch", 1: "sequence"} for name in names})
+        if architecture == "sequence-classification":
+            axes["logits"] = {0: "batch"}
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (sample, sample, torch.zeros_like(sample)),
+                str(work / "raw.onnx"),
+                dynamo=False,
+                opset_version=17,
+                input_names=INPUT_NAMES,
+                output_names=names,
+                dynamic_axes=axes,
+            )
+        optimized = optimizer.optimize_model(
+            str(work / "raw.onnx"),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+        )
+        optimized.save_model_to_file(str(work / "fp32.onnx"))
+        final = work / "fp32.onnx"
+        if int8:
+            import onnx
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(
+                str(final),
+                str(work / "int8.onnx"),
+                weight_type=QuantType.QInt8,
+                # the optimiser's fused graph lacks some value types; declare the default
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+            final = work / "int8.onnx"
+        (work / "out").mkdir()
+        final.rename(work / "out" / "model.onnx")
+        # Several processes (Ray replicas or actors) may export the same checkpoint at once: the
+        # first complete export stays (others may be reading it); a leftover without a model goes.
+        if target.exists() and not (target / "model.onnx").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            (work / "out").rename(target)
+        except OSError:
+            if not (target / "model.onnx").is_file():
+                raise
+        return target / "model.onnx"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if previous not in (None, "eager"):
+            model.set_attn_implementation(previous)
+        model.eval()  # export toggles training mode on the way out: never serve with dropout on
+
+
+def probe_inputs(vocab_size: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, max(6, vocab_size - 1), size=(2, 12))
+    mask = np.ones_like(ids)
+    mask[1, 8:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def agreement(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], mask: np.ndarray) -> float:
+    """Largest absolute difference between two runners' outputs on real (unpadded) positions."""
+    worst = 0.0
+    for name in a:
+        x, y = a[name], b[name]
+        if x.ndim >= 2 and x.shape[1] == mask.shape[1]:
+            keep = mask.astype(bool)
+            x, y = x[keep], y[keep]
+        worst = max(worst, float(np.max(np.abs(x - y))))
+    return worst
+
+
+def onnx_wanted(choice: BackendChoice, device: torch.device) -> bool:
+    """Whether ONNX Runtime should serve a model on ``device`` (the CPU) under ``choice``."""
+    return device.type == "cpu" and choice.backend != "torch"
+
+
+def _note(runner: OnnxRunner, how: str, difference: float, int8: bool) -> str:
+    note = f"{runner.description}, {how}"
+    if int8:
+        note += f"; max |logit difference| vs fp32 on a probe: {difference:.3g}"
+    return note
+
+
+def cached_onnx_runner(
+    source: str, revision: str | None, architecture: str, choice: BackendChoice
+) -> tuple[Runner, str] | None:
+    """An export of this checkpoint that was made and checked before (at an earlier start), with
+    no PyTorch weights loaded; None when there is none (the caller loads the weights)."""
+    fingerprint = export_cache.checkpoint_fingerprint(source, revision)
+    if fingerprint is None:
+        return None
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
+    difference = export_cache.read_check(folder)
+    if difference is None:
+        return None
+    try:
+        runner = OnnxRunner(folder / export_cache.MODEL, architecture, choice.int8)
+    except Exception as error:  # noqa: BLE001 - an unreadable export: load the weights and redo it
+        log.warning("cached export %s could not be opened (%s): exporting again", folder.name, error)
+        return None
+    return runner, _note(runner, "cached export, checked when it was made", difference, choice.int8)
+
+
+def onnx_runner(
+    model: torch.nn.Module,
+    architecture: str,
+    source: str,
+    revision: str | None,
+    choice: BackendChoice,
+    nice: int = 0,
+) -> tuple[Runner, str]:
+    """Export (unless cached), check against ``model`` on a probe (unless checked before), and
+    record the check; raises when export, runtime or check fails. ``nice`` lowers the export
+    child's CPU priority (background exports)."""
+    fingerprint = weights_fingerprint(source, revision, model)
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
+    path = folder / export_cache.MODEL
+    cached = path.is_file()
+    if not cached:
+        export_onnx(source, revision, architecture, folder, choice.int8, nice=nice)
+    runner = OnnxRunner(path, architecture, choice.int8)
+    difference = export_cache.read_check(folder)
+    if difference is None:
+        probe = probe_inputs(model.config.vocab_size)
+        difference = agreement(
+            runner(probe), TorchRunner(model, architecture)(probe), probe["attention_mask"]
+        )
+        if not choice.int8 and difference > FP32_TOLERANCE:
+            raise RuntimeError(f"the exported model differs from PyTorch by {difference:.2g}")
+        export_cache.write_check(folder, difference)
+    return runner, _note(runner, "cached export" if cached else "exported now", difference, choice.int8)
+
+
+def fallback_runner(model: torch.nn.Module, architecture: str, source: str, error: Exception) -> TorchRunner:
+    """PyTorch in place of a failed ONNX export, saying why (in the log and the model panel)."""
+    log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
+    return TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
+
+
+def make_runner(
+    model: torch.nn.Module,
+    architecture: str,
+    source: str,
+    revision: str | None,
+    choice: BackendChoice,
+) -> tuple[Runner, str]:
+    """The runner for one loaded model, and a line for the log and the model panel."""
+    on_gpu = next(model.parameters()).device.type != "cpu"
+    if choice.backend == "torch" or (choice.backend == "auto" and on_gpu):
+        runner = TorchRunner(model, architecture)
+        return runner, runner.description
+    if on_gpu:
+        runner = TorchRunner(model, architecture, note="ONNX Runtime runs on the CPU only here")
+        return runner, runner.description
+    try:
+        return onnx_runner(model, architecture, source, revision, choice)
+    except Exception as error:  # noqa: BLE001 - any failure means: serve this slot with PyTorch
+        runner = fallback_runner(model, architecture, source, error)
+        return runner, runner.description
+
+
+if __name__ == "__main__":
+    _export_main()

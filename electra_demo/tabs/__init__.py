@@ -1,5 +1,0 @@
-"""The page's tabs, one module each (``TAB``), and the plumbing they share (:mod:`.common`).
-
-The page (:mod:`electra_demo.ui`) lists the tabs in order; :mod:`.status` is the model-status
-panel above them.
-"""
