@@ -20,10 +20,12 @@ from typing import Any
 
 from electra_demo import config
 from electra_demo.checks import InputError, check_choice, check_int, check_probability
-from electra_demo.finetune import is_model_id
 from electra_demo.service import ModelService, ModelUnavailable
 from electra_demo.text.tables import Table, quote_name
-from electra_demo.trained.store import UnknownModel, check_kind
+from electra_demo.trained import kinds
+from electra_demo.trained.kinds import is_model_id
+from electra_demo.trained.require import Resolver, require
+from electra_demo.trained.store import UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,8 @@ class Job:
         return len(self.inputs)
 
 
-FINETUNED_TASKS = {"classify": "classify", "tag": "tag", "answer": "qa"}  # batch task -> fine-tune task
-
-
 def task_slot(task: str, head: str) -> str:
-    """The model slot a task runs on (for classify, the head's; for tag and answer, a fine-tuned
+    """The model slot a task runs on (for classify, the head's; for tag and answer, a trained
     model's id given as the head, else the registry's)."""
     if task in ("tag", "answer") and is_model_id(head):
         return head
@@ -71,59 +70,74 @@ def plan_job(
     aggregation: str = config.DEFAULT_AGGREGATION,
     threshold: float = config.DEFAULT_THRESHOLD,
     top_k: int = config.QA_TOP_K,
-    head_slot: config.Slot | None = None,
+    models: Resolver | None = None,
 ) -> Job:
     """Check the task, its settings and its columns; raise InputError before any model runs.
 
     Columns left out (``None`` or ``""``) default to the column named like the API's parameter
     (``text``, ``text_pair``, ``question``, ``context``); the text column also defaults to the
-    file's only column. Settings of other tasks are ignored. ``head_slot`` is the slot of a
-    fine-tuned head (``ft-...``, from ``service.resolve``); without it such a head is unknown.
-    For tag and answer, a fine-tuned tagger's or reader's id as ``head`` runs that model (a
-    registry head name is another task's setting, ignored).
+    file's only column. Settings of other tasks are ignored. A trained model's id as ``head`` is
+    looked up in ``models`` (the service; without it such a head is unknown) and must be of a
+    kind the task's batch serves: a classifier for classify, a tagger for tag, a reader for
+    answer (for tag and answer, a registry head name is another task's setting, ignored).
     """
     task = check_choice(task, TASKS, what="task")
     if not table.rows:
         raise InputError("The table has no rows to run.")
-    columns: dict[str, str] = {}
+    columns = _input_columns(table, task, text_column, question_column, context_column)
     options: dict[str, Any] = {}
     if task == "answer":
-        columns["question"] = _column(table, question_column, "question", "the questions")
-        columns["context"] = _column(table, context_column, "context", "the contexts")
         options["top_k"] = check_int(top_k, 1, config.QA_MAX_TOP_K, what="number of answers (top_k)")
-    else:
-        only = table.columns[0] if len(table.columns) == 1 else None
-        columns["text"] = _column(table, text_column, "text", "the texts", fallback=only)
     if task in ("tag", "answer") and is_model_id(head):
-        if head_slot is None:
-            raise UnknownModel(head)
-        check_kind(str(head), head_slot, FINETUNED_TASKS[task], f"the {task} task")
+        _trained(models, str(head), task)
         options["model"] = head
     if task == "detect":
         options["threshold"] = check_probability(threshold, what="threshold")
     elif task == "tag":
         options["aggregation"] = check_choice(aggregation, config.AGGREGATIONS, what="aggregation")
     elif task == "classify":
-        if not head:
-            raise InputError(f"Choose a classification head: one of {', '.join(config.CLASSIFY_HEADS)}.")
-        if is_model_id(head):
-            if head_slot is None:
-                raise UnknownModel(head)
-            check_kind(head, head_slot, "classify", "the classify task")
-            slot = head_slot
-        else:
-            slot = config.REGISTRY[check_choice(head, config.CLASSIFY_HEADS, what="head")]
+        slot = _classify_slot(models, head)
         options["head"] = head
-        pair_heads = [n for n in config.CLASSIFY_HEADS if config.REGISTRY[n].pair]
         if slot.pair:
             columns["text_pair"] = _column(table, pair_column, "text_pair", "the second texts")
         elif pair_column:
+            pair_heads = [n for n in config.CLASSIFY_HEADS if config.REGISTRY[n].pair]
             raise InputError(
                 f"The {head} head reads one text; a column of second texts is only for: "
                 f"{', '.join(pair_heads)}."
             )
     inputs = [{key: row[column] for key, column in columns.items()} for row in table.rows]
     return Job(task=task, inputs=inputs, columns=columns, options=options)
+
+
+def _input_columns(
+    table: Table, task: str, text_column: str | None, question_column: str | None, context_column: str | None
+) -> dict[str, str]:
+    """Input field -> the file's column: question and context for answer, else the text."""
+    if task == "answer":
+        return {
+            "question": _column(table, question_column, "question", "the questions"),
+            "context": _column(table, context_column, "context", "the contexts"),
+        }
+    only = table.columns[0] if len(table.columns) == 1 else None
+    return {"text": _column(table, text_column, "text", "the texts", fallback=only)}
+
+
+def _trained(models: Resolver | None, model_id: str, task: str) -> config.Slot:
+    """A trained model's slot, if ``models`` has it and its kind serves this task's batch."""
+    if models is None:
+        raise UnknownModel(model_id)
+    where = f"/batch ({task})"
+    return models.resolve(require(models, model_id, kinds.serving(where), where)).slot
+
+
+def _classify_slot(models: Resolver | None, head: str | None) -> config.Slot:
+    """The classify head's slot: a registry head, or a classifier trained here."""
+    if not head:
+        raise InputError(f"Choose a classification head: one of {', '.join(config.CLASSIFY_HEADS)}.")
+    if is_model_id(head):
+        return _trained(models, head, "classify")
+    return config.REGISTRY[check_choice(head, config.CLASSIFY_HEADS, what="head")]
 
 
 def _column(table: Table, chosen: str | None, default: str, what: str, fallback: str | None = None) -> str:

@@ -6,12 +6,12 @@ A message never echoes the user's text back (:func:`describe` says what kind of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
 class InputError(ValueError):
     """Bad user input; the message is shown to the user as is."""
-
 
 
 def check_text(text: object, *, max_chars: int, what: str = "text") -> str:
@@ -66,6 +66,24 @@ def check_int(value: object, low: int, high: int, *, what: str) -> int:
     if not low <= value <= high:
         raise InputError(f"The {what} must be from {low} to {high}; got {value}.")
     return value
+
+
+def whole_number(value: object) -> object:
+    """A whole number sent as text ("3") is the number (for :func:`check_int`); else ``value``."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def check_float(value: object, low: float, high: float, *, what: str) -> float:
+    """A number in ``[low, high]`` (a number sent as text too); NaN and true/false are refused."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not low <= number <= high:  # also refuses NaN
+        raise InputError(f"The {what} must be a number from {low:g} to {high:g}; got {value!r:.40}.")
+    return number
 
 
 def check_choice(value: object, choices: Sequence[str], *, what: str) -> str:

@@ -9,12 +9,87 @@ the operator's environment, never from a request.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 ENV_PREFIX = "ELECTRA_DEMO_"
+
+
+# ---- Numeric settings ----------------------------------------------------------------------
+class SettingError(ValueError):
+    """A setting in the environment is wrong; the message names the variable, what it takes and
+    what it got (one shape for every numeric setting, wherever it is read)."""
+
+
+def _parse(raw: str, whole: bool) -> float | None:
+    """``raw`` as a number (an int when ``whole``, else a float), or None when it is not one."""
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        try:
+            value = float(raw)  # a whole number may be written "3.0" or "1e3"
+        except ValueError:
+            return None
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    return value
+
+
+def _expected(whole: bool, low: float | None, above: float | None) -> str:
+    """What a setting takes, in words: "a whole number, at least 1", "a number above 0", ..."""
+    kind = "a whole number" if whole else "a number"
+    if low is not None:
+        return f"{kind}, at least {low:g}"
+    if above is not None:
+        return f"{kind} above {above:g}"
+    return kind
+
+
+@overload
+def env_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    whole: Literal[True],
+) -> int: ...
+@overload
+def env_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    whole: Literal[False] = False,
+) -> float: ...
+def env_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    whole: bool = False,
+) -> float:
+    """The number in ``environ[name]`` (``default`` when unset or blank), at least ``low`` and
+    more than ``above`` where given; a whole number (an int) when ``whole``.
+
+    Raises :class:`SettingError` ("ELECTRA_DEMO_FT_MAX must be a whole number above 0; got '0'.")
+    for anything else. ``inf`` is a number (a time limit that never ends); ``nan`` is not.
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    value = _parse(raw, whole)
+    if value is None or not (low is None or value >= low) or not (above is None or value > above):
+        raise SettingError(f"{name} must be {_expected(whole, low, above)}; got {raw[:40]!r}.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,6 +106,7 @@ class Slot:
     labels: tuple[str, ...] = ()
     reported: str = ""  # the figure the checkpoint's card (or the paper) reports
     pair: bool = False  # sequence-pair head (text + text_pair)
+    kind: str = ""  # a visitor's trained model: its kind (trained.kinds.KINDS key); "" for the registry's
 
     @property
     def link(self) -> str:
@@ -275,8 +351,8 @@ DEFAULT_SEED = 0
 
 # Serving: requests run concurrently up to this limit (the micro-batcher then merges the
 # model calls), and at most QUEUE_MAX_SIZE wait; beyond that, "busy, try again".
-CONCURRENCY = int(os.environ.get("ELECTRA_DEMO_CONCURRENCY", "8"))
-QUEUE_MAX_SIZE = int(os.environ.get("ELECTRA_DEMO_QUEUE_SIZE", "64"))
+CONCURRENCY = env_number(os.environ, "ELECTRA_DEMO_CONCURRENCY", 8, whole=True)
+QUEUE_MAX_SIZE = env_number(os.environ, "ELECTRA_DEMO_QUEUE_SIZE", 64, whole=True)
 
 # Question answering, as transformers 4.x's question-answering pipeline defined its defaults
 QA_TOP_K = 3

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from electra_demo import config
 from electra_demo.config import BackendChoice, ResolvedSlot
-from electra_demo.finetune import is_model_id
 from electra_demo.optional import lazy_module
 from electra_demo.runtime.models import (
     LoadedModel,
@@ -35,6 +34,7 @@ from electra_demo.runtime.models import (
 )
 from electra_demo.runtime.warmup import Background, Job
 from electra_demo.tasks import answer, classify, corrupt, detect, embed, explain, tag
+from electra_demo.trained.kinds import is_model_id
 from electra_demo.trained.store import Store
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class ModelService:
 
     @functools.cached_property
     def finetuned(self) -> Store:
-        """The models visitors fine-tuned (``ft-...`` ids), kept beside the export cache."""
+        """The models visitors trained (Fine-tune and Adapt tabs), kept beside the export cache."""
         root = self.backend_choice.cache_dir.parent / "finetuned"
         return Store.from_environ(self.environ, root, on_evict=self.unload)
 
@@ -217,7 +217,7 @@ class ModelService:
         return out
 
     def load_generator(self, name: str) -> LoadedModel:
-        """An adapted model's own generator (``ad-...`` ids, the Adapt tab's: its checkpoint's
+        """An adapted model's own generator (the Adapt tab's models: their checkpoint's
         ``generator/``), loaded once; a registry slot's name is :meth:`load`."""
         if not is_model_id(name):
             return self.load(name)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from electra_demo.service import ModelService
 from electra_demo.tools.tiny import tiny_environ, write_tiny
+from tests.helpers.serving import launch, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,25 +55,6 @@ def service(tiny_env: dict[str, str]) -> ModelService:
     return ModelService(environ=tiny_env)
 
 
-def launch(service: ModelService, environ: Mapping[str, str] | None = None, **kwargs: Any):
-    """Launch the app around ``service`` without blocking, as app.py serves it: the /v1 API beside
-    the page, with ``environ`` its settings (default: open, no rate limit). Return the Blocks."""
-    from electra_demo.api.mount import app_kwargs
-    from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
-
-    demo = configure_queue(build_demo(service))
-    settings = {"ELECTRA_DEMO_RATE_LIMIT": "0"} if environ is None else environ
-    demo.launch(
-        prevent_thread_lock=True,
-        quiet=True,
-        server_name="127.0.0.1",
-        app_kwargs=app_kwargs(service, settings, demo),
-        **launch_kwargs(),
-        **kwargs,
-    )
-    return demo
-
-
 @pytest.fixture(scope="session")
 def app_url(service: ModelService) -> Iterator[str]:
     demo = launch(service)
@@ -88,6 +69,26 @@ def client(app_url: str):
     from gradio_client import Client
 
     return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The page and the /v1 API served together for one test module; yields the base URL (no
+    trailing slash). It serves the ``service`` fixture with no API settings, unless the module says
+    otherwise in ``SERVE = {"service": <a fixture's name>, "environ": <the API's settings>,
+    **<launch keywords>}``."""
+    options = dict(getattr(request.module, "SERVE", {}))
+    service = request.getfixturevalue(options.pop("service", "service"))
+    with serve(service, options.pop("environ", None), **options) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def gc(url: str):
+    """A Gradio client of the module's ``url``."""
+    from gradio_client import Client
+
+    return Client(url + "/", verbose=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 the adapted pair in ``/detect``, ``/corrupt``, ``/v1/detect`` and ``/v1/embeddings``, a Fine-tune
 run from the ``ad-`` id, cancel, and refused files.
 
-The run: the template corpus (tests/adapt_helpers.py), 150 texts as a TXT file, 60 steps, learning
+The run: the template corpus (tests/helpers/data.py), 150 texts as a TXT file, 60 steps, learning
 rate 2e-3, batch size 16, max length 32, mask_fraction 0.15, eval_fraction 0.2, seed 42 (the tiny
 checkpoints are random, so a high rate). The held-out RTD AUC must rise by at least 0.1.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from electra_demo.adapt import is_adapted
-from tests.adapt_helpers import LEARN, corpus, write_txt
-from tests.test_finetune import wait_for
+from electra_demo.trained.kinds import looks_like
+from tests.helpers.data import corpus, write_txt
+from tests.helpers.training import LEARN, wait_for
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
@@ -40,7 +40,7 @@ def adapted(client, tmp_path_factory) -> dict:
 def test_adapting_raises_the_held_out_auc_by_at_least_01(adapted):
     *_, zip_path, result = adapted["outputs"]
     assert set(result) == {"model_id", "rows", "settings", "before", "after", "history", "seconds", "stopped"}
-    assert is_adapted(result["model_id"]) and len(result["model_id"]) >= 3 + 12
+    assert looks_like(result["model_id"], "adapt") and len(result["model_id"]) >= 3 + 12
     assert result["rows"] == {"train": 120, "eval": 30, "dropped": 0}
     assert {k: result["settings"][k] for k in LEARN} == LEARN and result["settings"]["text_column"] == "text"
     assert result["stopped"] == "completed"

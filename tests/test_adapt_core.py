@@ -3,7 +3,7 @@ figures against scikit-learn, and the training child's ``train`` run in this pro
 the same settings: the same figures; the "before" figures recomputed from the original tiny
 checkpoints on the corrupted held-out texts the run saved; the time limit; cancel).
 
-Settings of the in-process runs: the template corpus (tests/adapt_helpers.py), 100 texts (20 held
+Settings of the in-process runs: the template corpus (tests/helpers/data.py), 100 texts (20 held
 out), 15 steps, learning rate 2e-3, batch size 16, max length 32, mask_fraction 0.15, seed 42.
 """
 
@@ -20,7 +20,8 @@ from electra_demo.adapt import data, evaluate, objective, worker
 from electra_demo.checks import InputError
 from electra_demo.finetune.worker_common import Cancelled, Events, Stop
 from electra_demo.tasks.corrupt import draw
-from tests.adapt_helpers import corpus, worker_spec
+from tests.helpers.data import corpus
+from tests.helpers.training import worker_spec
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from gradio_client.exceptions import AppError
 
-from tests.conftest import launch
+from tests.helpers.serving import launch
 
 TEXT = "The Chef  cooked\tthe méal.\nIt was 😀 good!"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
@@ -16,7 +15,8 @@ from electra_demo.checks import InputError
 from electra_demo.service import ModelService, ModelUnavailable
 from electra_demo.text import tables
 from electra_demo.text.tables import read_table
-from tests.test_tables import table
+from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.data import table
 
 TEXTS = [
     "The chef cooked the meal in the kitchen.",
@@ -27,21 +27,7 @@ TEXTS = [
 ]
 
 
-def assert_close(actual, expected, path="record"):
-    """Equal, floats up to the micro-batcher's padding rounding (~1e-6)."""
-    if isinstance(expected, float) and not isinstance(expected, bool):
-        assert isinstance(actual, float), path
-        assert math.isclose(actual, expected, rel_tol=1e-4, abs_tol=1e-5), f"{path}: {actual} != {expected}"
-    elif isinstance(expected, dict):
-        assert isinstance(actual, dict) and list(actual) == list(expected), f"{path}: {actual} != {expected}"
-        for key in expected:
-            assert_close(actual[key], expected[key], f"{path}.{key}")
-    elif isinstance(expected, (list, tuple)):
-        assert len(actual) == len(expected), path
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            assert_close(a, e, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+ROUNDING = Tolerance(rel=1e-4, abs=1e-5)  # the micro-batcher's padding rounding (~1e-6)
 
 
 # ---- planning -----------------------------------------------------------------------------
@@ -107,14 +93,15 @@ def test_detect_rows_equal_direct_calls(service):
     records = run_job(job, service)
     assert [r["row"] for r in records] == [1, 2, 3, 4, 5]
     for record, text in zip(records, TEXTS, strict=True):
-        assert_close(record, {"row": record["row"], "text": text, **service.detect(text, 0.4).to_json()})
+        expected = {"row": record["row"], "text": text, **service.detect(text, 0.4).to_json()}
+        assert_close(record, expected, ROUNDING)
 
 
 @pytest.mark.parametrize("head", ["sentiment", "emotion"])
 def test_classify_rows_equal_direct_calls(service, head):
     records = run_job(plan_job(table(*({"text": t} for t in TEXTS)), "classify", head=head), service)
     for i, (record, text) in enumerate(zip(records, TEXTS, strict=True), start=1):
-        assert_close(record, {"row": i, "text": text, **service.classify(head, text).to_json()})
+        assert_close(record, {"row": i, "text": text, **service.classify(head, text).to_json()}, ROUNDING)
 
 
 def test_classify_pair_rows_equal_direct_calls(service):
@@ -122,14 +109,15 @@ def test_classify_pair_rows_equal_direct_calls(service):
     job = plan_job(table(*rows), "classify", text_column="premise", pair_column="hypothesis", head="nli")
     for i, (record, row) in enumerate(zip(run_job(job, service), rows, strict=True), start=1):
         expected = service.classify("nli", row["premise"], row["hypothesis"]).to_json()
-        assert_close(record, {"row": i, "text": row["premise"], "text_pair": row["hypothesis"], **expected})
+        pair = {"text": row["premise"], "text_pair": row["hypothesis"]}
+        assert_close(record, {"row": i, **pair, **expected}, ROUNDING)
 
 
 @pytest.mark.parametrize("aggregation", ["simple", "none"])
 def test_tag_rows_equal_direct_calls(service, aggregation):
     records = run_job(plan_job(table(*({"text": t} for t in TEXTS)), "tag", aggregation=aggregation), service)
     for i, (record, text) in enumerate(zip(records, TEXTS, strict=True), start=1):
-        assert_close(record, {"row": i, "text": text, **service.tag(text, aggregation).to_json()})
+        assert_close(record, {"row": i, "text": text, **service.tag(text, aggregation).to_json()}, ROUNDING)
 
 
 def test_answer_rows_equal_direct_calls(service):
@@ -137,7 +125,7 @@ def test_answer_rows_equal_direct_calls(service):
     records = run_job(plan_job(table(*rows), "answer", top_k=2), service)
     for i, (record, row) in enumerate(zip(records, rows, strict=True), start=1):
         expected = service.answer(row["question"], row["context"], top_k=2).to_json()
-        assert_close(record, {"row": i, **row, **expected})
+        assert_close(record, {"row": i, **row, **expected}, ROUNDING)
 
 
 def test_a_failing_row_gets_an_error_and_the_others_run(service):
@@ -149,9 +137,8 @@ def test_a_failing_row_gets_an_error_and_the_others_run(service):
     assert records[2]["error"] == "The text is 30,000 characters long; the limit is 20,000."
     for record in (records[0], records[3]):
         assert "error" not in record
-        assert_close(
-            record, {"row": record["row"], "text": record["text"], **service.detect(record["text"]).to_json()}
-        )
+        expected = {"row": record["row"], "text": record["text"], **service.detect(record["text"]).to_json()}
+        assert_close(record, expected, ROUNDING)
 
 
 def test_nli_row_without_its_second_text_fails_alone(service):

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from electra_demo.service import ModelService
-from tests.conftest import launch
+from tests.helpers.browser import TIMEOUT, error_toast, open_app, wait_for_tokens
+from tests.helpers.serving import launch
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +20,6 @@ ATTACK = (
     "**bold** [link](http://example.com) ![img](http://example.com/a.png)"
 )
 OUTPUTS = ["#detect-tokens", "#detect-words", "#corrupt-original", "#corrupt-corrupted", "#corrupt-view"]
-TIMEOUT = 60_000  # a bound on waiting for what must appear; a busy machine is slow, not wrong
 
 
 def shown_text(page, selector: str) -> str:
@@ -27,19 +27,6 @@ def shown_text(page, selector: str) -> str:
     return page.locator(f"{selector} .textfield").evaluate(
         "field => Array.from(field.querySelectorAll('.token .text'), s => s.textContent).join('')"
     )
-
-
-def wait_for_tokens(page, selector: str) -> None:
-    expect(page.locator(f"{selector} .textfield .token").first).to_be_visible(timeout=TIMEOUT)
-
-
-def error_toast(page):
-    return page.locator('[data-testid="toast-body"].error')
-
-
-def open_app(page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#detect-run")).to_be_visible(timeout=TIMEOUT)
 
 
 def detect(page, text: str) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.adapt_helpers import LEARN, corpus, write_txt
-from tests.test_browser import TIMEOUT, error_toast, open_app
-from tests.test_browser_finetune import set_number
+from tests.helpers.browser import TIMEOUT, error_toast, open_app, set_number
+from tests.helpers.data import corpus, write_txt
+from tests.helpers.training import LEARN
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,8 @@ import pytest
 
 from electra_demo.service import ModelService
 from electra_demo.tasks import explain
-from tests.conftest import launch
-from tests.test_browser import TIMEOUT, error_toast
+from tests.helpers.browser import TIMEOUT, error_toast
+from tests.helpers.serving import launch
 
 pytestmark = pytest.mark.browser
 

@@ -12,40 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import TIMEOUT, error_toast, open_app
-from tests.test_finetune import CUE_SETTINGS, LONG, cue_rows, workers, write_csv
+from tests.helpers.browser import (
+    RUN_TIMEOUT,
+    TIMEOUT,
+    error_toast,
+    fill_settings,
+    open_app,
+    open_finetune,
+    upload,
+)
+from tests.helpers.data import cue_rows, write_csv
+from tests.helpers.training import CUE_SETTINGS, LONG, workers
 
 pytestmark = pytest.mark.browser
 
 expect = pytest.importorskip("playwright.sync_api").expect
-
-RUN_TIMEOUT = 180_000  # the training process starts (imports torch and transformers), then trains
-
-
-def open_finetune(page, url: str) -> None:
-    open_app(page, url)
-    page.get_by_role("tab", name="Fine-tune", exact=True).click()
-    expect(page.locator("#finetune-run")).to_be_visible(timeout=TIMEOUT)
-
-
-def upload(page, path: Path) -> None:
-    page.locator("#finetune-file input[type=file]").set_input_files(str(path))
-    expect(page.locator("#finetune-file td.filename")).to_have_attribute(
-        "aria-label", path.name, timeout=TIMEOUT
-    )
-
-
-def set_number(page, elem_id: str, value: object) -> None:
-    field = page.locator(f"#{elem_id} input[type=number]")
-    field.fill(str(value))
-    field.press("Enter")
-
-
-def fill_settings(page, settings: dict) -> None:
-    set_number(page, "finetune-epochs", settings["epochs"])
-    set_number(page, "finetune-learning-rate", settings["learning_rate"])
-    set_number(page, "finetune-batch", settings["batch_size"])
-    set_number(page, "finetune-max-length", settings["max_length"])
 
 
 def test_train_watch_download_and_use(page, browser, app_url, tmp_path: Path, cancel_pressed):
@@ -158,17 +139,17 @@ def test_the_cancel_button_stops_the_run_within_5_seconds(page, app_url, tmp_pat
 def test_cancel_while_the_file_is_read_ends_cancelled(page, app_url, tmp_path, cancel_pressed, monkeypatch):
     """Cancel pressed before the run is even queued (the server still reads the file): the run
     ends "cancelled" at once, no training child starts, no error."""
-    from electra_demo.finetune import jobs
+    from electra_demo.finetune import data
 
     reading = threading.Event()
-    make_plan = jobs.make_plan
+    make_plan = data.make_plan
 
     def slow_read(*args, **kwargs):
         reading.set()
         assert cancel_pressed.wait(120), "Cancel never came"
         return make_plan(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "make_plan", slow_read)
+    monkeypatch.setattr(data, "make_plan", slow_read)
     path = write_csv(tmp_path / "cues.csv", cue_rows(200), header=("text", "label"))
     open_finetune(page, app_url)
     upload(page, path)

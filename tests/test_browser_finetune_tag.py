@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.finetune_tasks_helpers import tag_sentences, write_conll
-from tests.test_browser import TIMEOUT, error_toast
-from tests.test_browser_finetune import RUN_TIMEOUT, fill_settings, open_finetune, upload
-from tests.test_finetune_tag import TAG_SETTINGS
+from tests.helpers.browser import RUN_TIMEOUT, TIMEOUT, error_toast, fill_settings, open_finetune, upload
+from tests.helpers.data import tag_sentences, write_conll
+from tests.helpers.training import TAG_SETTINGS
 
 pytestmark = pytest.mark.browser
 

@@ -15,8 +15,8 @@ import pytest
 from electra_demo import config
 from electra_demo.page import links
 from electra_demo.service import ModelService
-from tests.conftest import launch
-from tests.test_browser import TIMEOUT, error_toast, wait_for_tokens
+from tests.helpers.browser import TIMEOUT, error_toast, wait_for_tokens
+from tests.helpers.serving import launch
 
 pytestmark = pytest.mark.browser
 

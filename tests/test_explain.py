@@ -20,7 +20,7 @@ import torch
 from electra_demo.service import ModelService
 from electra_demo.tasks import explain, salience
 from electra_demo.tasks.explain_inputs import FieldError
-from tests import explain_helpers as ref
+from tests.helpers import explain as ref
 
 TASKS = list(ref.TEXTS)
 
@@ -182,7 +182,7 @@ def test_named_targets(services, references):
         (("qa", "a " * 600, "Paris is big."), "text", r"question is 1,200 characters"),
         (("detect", "The chef cooked.", "", "pizza"), "target", r"does not occur in the text"),
         (("qa", "Where?", "Paris is big.", "London"), "target", r"does not occur in the context"),
-        (("ft-0123abcd", "hi"), "task", r"no fine-tuned head with that id|Unknown or expired model id"),
+        (("ft-0123456789abcd", "hi"), "task", r"no fine-tuned head with that id|Unknown or expired model id"),
         (("sentiment", ""), "text", r"Please enter some text: it is empty"),
     ],
 )

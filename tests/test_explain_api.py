@@ -13,10 +13,12 @@ from schemathesis import GenerationMode
 
 from electra_demo.service import ModelService
 from electra_demo.tasks import explain
-from tests.test_fuzz import V1_CHECKS, fuzz
-from tests.v1_helpers import assert_close, serve
+from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.fuzzing import V1_CHECKS, fuzz
 
 OPEN = {"ELECTRA_DEMO_RATE_LIMIT": "0"}
+SERVE = {"service": "api_service", "environ": OPEN, "mcp_server": True}  # for conftest's url
+ROUNDING = Tolerance(rel=1e-5, abs=1e-5)  # JSON and the page round differently
 CONTEXT = "Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891."
 CASES = [  # (task, text, text_pair, target, method, steps)
     ("emotion", "I can't believe they threw me a surprise party!", "", "", "gradient_x_input", 32),
@@ -33,30 +35,17 @@ def api_service(tiny_env) -> ModelService:
     return ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"})
 
 
-@pytest.fixture(scope="module")
-def url(api_service: ModelService):
-    with serve(api_service, OPEN, mcp_server=True) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def page(url: str):
-    from gradio_client import Client
-
-    return Client(url + "/", verbose=False)
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_v1_explain_equals_the_page_and_the_service(url, page, api_service, case):
+def test_v1_explain_equals_the_page_and_the_service(url, gc, api_service, case):
     body = dict(zip(FIELDS, case, strict=True))
     reply = httpx.post(url + "/v1/explain", json=body, timeout=120)
     assert reply.status_code == 200, reply.text
     data = reply.json()
     # the test checkpoints have random weights: /v1 says so beside the page's JSON
     assert data.pop("warning").startswith("Random weights") and reply.headers["x-electra-random-weights"]
-    *views, page_json = page.predict(*case, api_name="/explain")
-    assert_close(data, page_json)
-    assert_close(data, api_service.explain(*case).to_json())
+    *views, page_json = gc.predict(*case, api_name="/explain")
+    assert_close(data, page_json, ROUNDING)
+    assert_close(data, api_service.explain(*case).to_json(), ROUNDING)
     assert data["task"] == case[0] and data["method"] == case[4]
     assert len(views) == 5  # words, tokens, summary, notes, chart
     sources = (case[1], case[2])

@@ -9,7 +9,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from electra_demo.service import ModelService, ModelUnavailable
-from tests.conftest import launch
+from tests.helpers.serving import launch
 
 # one call per slot, and a checkpoint of another architecture for the "wrong task" case
 CALLS = {

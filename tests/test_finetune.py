@@ -10,10 +10,7 @@ seed 42 (the tiny checkpoints are random, so a high rate; it trains in about a s
 
 from __future__ import annotations
 
-import csv
 import json
-import random
-import time
 import zipfile
 from pathlib import Path
 
@@ -22,73 +19,19 @@ import numpy as np
 import psutil
 import pytest
 
-from electra_demo.finetune import data, is_model_id, jobs
+from electra_demo.finetune import data, jobs
 from electra_demo.service import ModelService
-from tests.v1_helpers import serve
+from electra_demo.trained.kinds import is_model_id
+from tests.helpers.data import CUE_FILLER, CUES, cue_rows, write_csv
+from tests.helpers.training import CUE_SETTINGS, LONG, finetune_args, wait_for, workers
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
-
-CUES = {"pos": "wonderful", "neg": "boring"}
-FILLER = "the chef cooked meal in kitchen quick brown fox jumps over lazy dog paris capital france".split()
-CUE_SETTINGS = {"epochs": 4, "learning_rate": 5e-3, "batch_size": 8, "max_length": 32, "seed": 42}
-WORKER = "electra_demo.finetune.worker"
-
-
-def cue_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = "pos" if i % 2 else "neg"
-        words = [rng.choice(FILLER) for _ in range(8)]
-        words.insert(rng.randrange(len(words) + 1), CUES[label])
-        rows.append((" ".join(words), label))
-    return rows
-
-
-def write_csv(path: Path, rows, header=(" text ", "label")) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def finetune_args(path: Path, **settings) -> list:
-    """The endpoint's arguments in order (file, text_column, label_column, pair_column, base, mode,
-    epochs, learning_rate, batch_size, max_length, eval_fraction, seed)."""
-    s = {"base": "discriminator", "mode": "full", "epochs": 3, "learning_rate": 5e-5, "batch_size": 16}
-    s.update({"max_length": 128, "eval_fraction": 0.2, "seed": 42, **settings})
-    keys = ("base", "mode", "epochs", "learning_rate", "batch_size", "max_length", "eval_fraction", "seed")
-    return [handle_file(str(path)), "text", "label", "", *(s[k] for k in keys)]
-
-
-def workers() -> list[psutil.Process]:
-    """Training children of this process (the test runs the server in-process)."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if WORKER in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     exp = np.exp(logits - logits.max(-1, keepdims=True))
     return exp / exp.sum(-1, keepdims=True)
-
-
-@pytest.fixture(scope="module")
-def url(service: ModelService):
-    with serve(service) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def gc(url: str):
-    return gradio_client.Client(url + "/", verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +48,7 @@ def test_cue_word_is_a_whole_token(tiny_dir: Path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir / "discriminator")
     for word in CUES.values():
         assert tokenizer.tokenize(word) == [word]
-        assert all(tokenizer.tokenize(filler) == [filler] for filler in FILLER)
+        assert all(tokenizer.tokenize(filler) == [filler] for filler in CUE_FILLER)
 
 
 def test_cue_word_file_trains_to_090_and_the_same_run_gives_the_same_metrics(trained):
@@ -231,23 +174,6 @@ def long_file(path: Path, rows: int = 1500) -> Path:
     return write_csv(path, cue_rows(rows, seed=3))
 
 
-LONG = {"epochs": 20, "batch_size": 1, "max_length": 16, "learning_rate": 1e-4}  # minutes of steps
-
-
-def wait_for(job, predicate, timeout: float = 240.0) -> dict:
-    """The first streamed JSON (last output) of ``job`` that satisfies ``predicate``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for outputs in job.outputs():
-            shown = outputs[-1] if isinstance(outputs, (list, tuple)) else None
-            if isinstance(shown, dict) and predicate(shown):
-                return shown
-        if job.done():
-            raise AssertionError(f"the job ended first: {job.result()}")
-        time.sleep(0.1)
-    raise AssertionError(f"nothing matched within {timeout} s; outputs: {job.outputs()[-3:]}")
-
-
 def test_cancel_stops_within_5_s_and_a_second_run_waits(url, tmp_path: Path):
     path = long_file(tmp_path / "long.csv")
     first = gradio_client.Client(url + "/", verbose=False)
@@ -280,7 +206,7 @@ def test_time_limit_keeps_a_usable_model(service: ModelService, tmp_path: Path):
     trainings = jobs.Trainings(service.finetuned, time_limit=3, root=tmp_path / "runs")
     content = long_file(tmp_path / "long.csv", rows=600).read_bytes()
     settings = data.Settings(**LONG)
-    plan = jobs.make_plan(
+    plan = data.make_plan(
         content, "long.csv", "text", "label", "", settings, service.resolve("discriminator"), data.Limits()
     )
     run = trainings.submit(plan, owner="someone")

@@ -13,8 +13,9 @@ import pytest
 
 from electra_demo import config
 from electra_demo.checks import InputError
-from electra_demo.finetune import card, data, is_model_id, metrics, views
-from electra_demo.trained.store import Meta, Store, UnknownModel, known_slot, new_model_id
+from electra_demo.finetune import card, data, metrics, views
+from electra_demo.trained.kinds import is_model_id, new_id
+from electra_demo.trained.store import Meta, Store, UnknownModel, known_slot
 
 LIMITS = data.Limits()
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
@@ -299,7 +300,7 @@ def test_store_ids_resolve_expire_and_evict_least_recently_used(tmp_path: Path):
     clock = Clock()
     evicted: list[str] = []
     store = Store(tmp_path, ttl=100, max_models=2, on_evict=evicted.append, clock=clock)
-    ids = [new_model_id() for _ in range(3)]
+    ids = [new_id("classify") for _ in range(3)]
     assert all(is_model_id(i) and len(i) == 3 + 16 for i in ids) and len(set(ids)) == 3
     store.add(stage(store, ids[0], clock, pair=True), owner="alice")
     clock.now += 1

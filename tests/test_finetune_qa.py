@@ -3,7 +3,7 @@ in ``/answer`` (its ``model`` argument), ``/v1/answer``, ``/batch`` and ``/expla
 standard checkpoint whose decoding (the Question answering tab's) equals the app's, and ids of the
 wrong kind refused cleanly.
 
-The file (tests/finetune_tasks_helpers.py): 160 JSONL questions "where is the capital?" on their
+The file (tests/helpers/data.py): 160 JSONL questions "where is the capital?" on their
 own filler contexts, the answer the word after the cue phrase "the capital of"; the last 32 have
 no cue and no answer. Settings: full mode, 4 epochs, learning rate 5e-3, batch size 8, max length
 32, doc_stride 8, eval_fraction 0.2, seed 42 (about a second of training on the tiny checkpoints).
@@ -19,16 +19,16 @@ import httpx
 import pytest
 
 from electra_demo import config
-from electra_demo.service import ModelService
 from electra_demo.text import qa
-from tests.finetune_tasks_helpers import QUESTION, qa_records, write_jsonl
-from tests.v1_helpers import assert_close, serve
+from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.data import QUESTION, qa_records, write_jsonl
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
 
 QA_SETTINGS = {"epochs": 4, "learning_rate": 5e-3, "batch_size": 8, "max_length": 32, "doc_stride": 8}
 CONTEXTS = ["the chef cooked the capital of paris in kitchen", "quick brown fox jumps over the lazy dog"]
+ROUNDING = Tolerance(rel=1e-5, abs=1e-5)  # JSON and a direct call round differently
 
 
 def qa_args(path: Path, **settings) -> list:
@@ -38,17 +38,6 @@ def qa_args(path: Path, **settings) -> list:
     s.update({"max_length": 384, "doc_stride": 128, "eval_fraction": 0.2, "seed": 42, **settings})
     keys = ("base", "mode", "epochs", "learning_rate", "batch_size", "max_length", "doc_stride")
     return [handle_file(str(path)), *(s[k] for k in (*keys, "eval_fraction", "seed"))]
-
-
-@pytest.fixture(scope="module")
-def url(service: ModelService):
-    with serve(service) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def gc(url: str):
-    return gradio_client.Client(url + "/", verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +130,7 @@ def test_the_reader_in_v1_batch_and_explain_and_wrong_kinds_are_clean(
         assert_close(
             [{k: d[k] for k in ("answers", "no_answer")} for d in reply.json()["data"]],
             [{k: e[k] for k in ("answers", "no_answer")} for e in expected],
+            ROUNDING,
         )
         wrong = http.post("/v1/tag", json={"model": model_id, "input": "paris"})
         assert wrong.status_code == 400 and "reader" in wrong.json()["error"]["message"]

@@ -4,7 +4,6 @@ messages for a child that fails or dies. (tests/test_finetune.py runs the real c
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -16,61 +15,23 @@ from electra_demo.config import ResolvedSlot, Slot
 from electra_demo.finetune import data, jobs
 from electra_demo.finetune.jobs import TrainingFailed, Trainings
 from electra_demo.trained.store import Store
-
-# Stands in for `python -m electra_demo.finetune.worker SPEC`: reads the spec, says it trains, then
-# waits for a file named like the run's uploaded file to appear (or stops on SIGTERM), and ends as
-# that file says: "done", "error", or "die" (exit 3 without a word).
-CHILD = """
-import json, os, signal, sys, time
-from pathlib import Path
-spec = json.loads(Path(sys.argv[3]).read_text())
-events = open(spec["events"], "a")
-def say(**event):
-    events.write(json.dumps(event) + "\\n"); events.flush()
-signal.signal(signal.SIGTERM, lambda *a: (say(event="cancelled"), sys.exit(0)))
-release = Path(spec["card"]["file"])
-if release.name == "stubborn":  # notes each SIGTERM and carries on: only SIGKILL stops it
-    signal.signal(signal.SIGTERM, lambda *a: Path(str(release) + ".sigterm").write_text("got it"))
-say(event="started", pid=os.getpid())
-say(event="training", max_steps=4)
-say(event="progress", step=1, epoch=0.25, loss=0.7, max_steps=4, elapsed=0.1, remaining=0.3)
-while not release.exists():
-    time.sleep(0.02)
-how = release.read_text()
-if how == "die":
-    sys.exit(3)
-if how == "error":
-    say(event="error", message="the base model could not be loaded")
-    sys.exit(1)
-os.makedirs(spec["staging"])
-Path(spec["staging"], "config.json").write_text("{}")
-Path(spec["zip"]).write_bytes(b"zip")
-metrics = {"accuracy": 1.0, "macro_f1": 1.0, "per_class": {}, "confusion": {"labels": [], "matrix": []}}
-result = {"model_id": spec["model_id"], "base": "discriminator", "mode": "full", "labels": spec["labels"],
-          "rows": spec["rows"], "settings": spec["public_settings"], "metrics": metrics,
-          "history": [{"step": 1, "epoch": 0.25, "loss": 0.7}], "seconds": 0.1, "stopped": "completed"}
-say(event="done", result=result, peak_rss_mb=1.0)
-"""
+from tests.helpers.training import stub_python
 
 
 @pytest.fixture
 def trainings(tmp_path: Path) -> Trainings:
-    fake = tmp_path / "fake-python"
-    fake.write_text(f"#!{sys.executable}\n{CHILD}")
-    fake.chmod(0o755)
-    store = Store(tmp_path / "store")
-    return Trainings(
-        store, concurrency=1, queue_size=2, time_limit=60, root=tmp_path / "runs", python=str(fake)
-    )
+    """A queue whose children are the stand-in (``STUB_CHILD``): it ends as the run's release file says."""
+    store, python = Store(tmp_path / "store"), stub_python(tmp_path)
+    return Trainings(store, concurrency=1, queue_size=2, time_limit=60, root=tmp_path / "runs", python=python)
 
 
-def plan(tmp_path: Path, name: str) -> jobs.Plan:
+def plan(tmp_path: Path, name: str) -> data.Plan:
     rows = "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(6))
     release = tmp_path / name  # the stand-in ends when this file appears
     base = ResolvedSlot(
         Slot("discriminator", "x", "t", "D", "apache-2.0", "pretraining"), "/nowhere", None, False, True
     )
-    made = jobs.make_plan(
+    made = data.make_plan(
         f"text,label\n{rows}".encode(), "f.csv", "text", "label", "", data.Settings(), base, data.Limits()
     )
     made.file = str(release)
@@ -152,7 +113,8 @@ def test_settings_from_the_environment(tmp_path: Path):
     )
     assert (made.time_limit, made.concurrency, made.queue_size) == (30.0, 2, 0)
     assert Trainings.from_environ({}, store, root=tmp_path / "r2").time_limit == 900.0
-    with pytest.raises(ValueError, match="ELECTRA_DEMO_TRAIN_SECONDS must be a number from 1"):
+    refused = "ELECTRA_DEMO_TRAIN_SECONDS must be a number, at least 1; got 'soon'"
+    with pytest.raises(ValueError, match=refused):
         Trainings.from_environ({"ELECTRA_DEMO_TRAIN_SECONDS": "soon"}, store)
 
 

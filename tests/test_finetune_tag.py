@@ -3,7 +3,7 @@ the trained tagger in ``/tag`` (its ``model`` argument), ``/v1/tag``, ``/batch``
 ``/v1/embeddings``, the zip as a standard checkpoint equal to transformers' pipeline, and ids of
 the wrong kind refused cleanly everywhere.
 
-The file (tests/finetune_tasks_helpers.py): 160 CoNLL sentences of filler words with one or two
+The file (tests/helpers/data.py): 160 CoNLL sentences of filler words with one or two
 entities whose word decides the type (PER, LOC, ORG), tiny-vocabulary whole words. Settings: full
 mode, 4 epochs, learning rate 5e-3, batch size 8, max length 32, eval_fraction 0.2, seed 42 (the
 tiny checkpoints are random, so a high rate; it trains in about a second).
@@ -20,36 +20,16 @@ import httpx
 import pytest
 
 from electra_demo import config
-from electra_demo.finetune import is_model_id
-from electra_demo.service import ModelService
-from tests.finetune_tasks_helpers import tag_sentences, write_conll
-from tests.v1_helpers import assert_close, serve
+from electra_demo.trained.kinds import is_model_id
+from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.data import tag_sentences, write_conll
+from tests.helpers.training import TAG_SETTINGS, tag_args
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
 
-TAG_SETTINGS = {"epochs": 4, "learning_rate": 5e-3, "batch_size": 8, "max_length": 32, "seed": 42}
 TEXTS = ["the chef met marie curie in paris", "google is in berlin with pierre", "a lazy dog"]
-
-
-def tag_args(path: Path, **settings) -> list:
-    """/finetune_tag's arguments in order (file, base, mode, epochs, learning_rate, batch_size,
-    max_length, eval_fraction, seed)."""
-    s = {"base": "discriminator", "mode": "full", "epochs": 3, "learning_rate": 5e-5, "batch_size": 16}
-    s.update({"max_length": 128, "eval_fraction": 0.2, "seed": 42, **settings})
-    keys = ("base", "mode", "epochs", "learning_rate", "batch_size", "max_length", "eval_fraction", "seed")
-    return [handle_file(str(path)), *(s[k] for k in keys)]
-
-
-@pytest.fixture(scope="module")
-def url(service: ModelService):
-    with serve(service) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def gc(url: str):
-    return gradio_client.Client(url + "/", verbose=False)
+ROUNDING = Tolerance(rel=1e-5, abs=1e-5)  # batched rows, JSON and a direct call round differently
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +120,14 @@ def test_the_tagger_in_batch_and_v1_and_wrong_kinds_are_clean(trained, gc, url, 
     assert_close(
         [r["entities"] for r in records],
         [service.tag(t, "simple", model_id).to_json()["entities"] for t in TEXTS],
+        ROUNDING,
     )
     with httpx.Client(base_url=url, timeout=60) as http:
         reply = http.post("/v1/tag", json={"model": model_id, "input": TEXTS})
         assert reply.status_code == 200, reply.text
         assert reply.json()["model"] == model_id
-        assert_close([d["entities"] for d in reply.json()["data"]], [r["entities"] for r in records])
+        shown = [d["entities"] for d in reply.json()["data"]]
+        assert_close(shown, [r["entities"] for r in records], ROUNDING)
         assert http.post("/v1/embeddings", json={"model": model_id, "input": "paris"}).status_code == 200
         for route, body in (
             ("/v1/answer", {"model": model_id, "input": {"question": "q", "context": "c"}}),

@@ -13,7 +13,7 @@ from electra_demo.checks import InputError
 from electra_demo.finetune import card, data, qa_data, tag_data, views
 from electra_demo.finetune.tag_metrics import tagging_metrics
 from electra_demo.finetune.worker_qa import qa_metrics
-from tests.finetune_tasks_helpers import qa_records
+from tests.helpers.data import qa_records
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 LIMITS = data.Limits()

@@ -4,7 +4,6 @@ with the run's task (tests/test_finetune_queue.py covers the queue itself)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,9 @@ from electra_demo.config import ResolvedSlot, Slot
 from electra_demo.finetune import data, jobs, qa_data, tag_data
 from electra_demo.finetune.jobs import TrainingFailed, Trainings
 from electra_demo.trained.store import Store
-from tests.finetune_tasks_helpers import qa_records, tag_sentences, write_conll, write_jsonl
+from tests.helpers.data import qa_records, tag_sentences, write_conll, write_jsonl
+from tests.helpers.training import stub_python
 
-# Stands in for `python -m <worker> SPEC`: says it trains; with spec["settings"]["seed"] == 1 it
-# fails naming the module it was started as, else it waits for SIGTERM (cancel).
-CHILD = """
-import json, os, signal, sys, time
-from pathlib import Path
-spec = json.loads(Path(sys.argv[3]).read_text())
-events = open(spec["events"], "a")
-def say(**event):
-    events.write(json.dumps(event) + "\\n"); events.flush()
-signal.signal(signal.SIGTERM, lambda *a: (say(event="cancelled"), sys.exit(0)))
-say(event="started", pid=os.getpid())
-say(event="training", max_steps=4)
-if spec["settings"]["seed"] == 1:
-    say(event="error", message=f"started as {sys.argv[2]} for task {spec['task']}")
-    sys.exit(1)
-while True:
-    time.sleep(0.02)
-"""
 BASE = ResolvedSlot(
     Slot("discriminator", "x", "t", "D", "apache-2.0", "pretraining"), "/nowhere", None, False, True
 )
@@ -40,12 +22,9 @@ BASE = ResolvedSlot(
 
 @pytest.fixture
 def trainings(tmp_path: Path) -> Trainings:
-    fake = tmp_path / "fake-python"
-    fake.write_text(f"#!{sys.executable}\n{CHILD}")
-    fake.chmod(0o755)
-    return Trainings(
-        Store(tmp_path / "store"), queue_size=2, time_limit=60, root=tmp_path / "runs", python=str(fake)
-    )
+    """A queue whose children are the stand-in (``STUB_CHILD``): seed 1 fails naming its module."""
+    store, python = Store(tmp_path / "store"), stub_python(tmp_path)
+    return Trainings(store, queue_size=2, time_limit=60, root=tmp_path / "runs", python=python)
 
 
 def plans(tmp_path: Path, seed: int) -> list:

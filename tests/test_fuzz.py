@@ -9,35 +9,19 @@ few (``EXAMPLES``) so the suite stays quick; raise ``ELECTRA_DEMO_FUZZ_EXAMPLES`
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from electra_demo.service import ModelService
-from tests.v1_helpers import serve
+from tests.helpers.fuzzing import EXAMPLES, V1_CHECKS, fuzz
+from tests.helpers.serving import serve
 
-EXAMPLES = int(os.environ.get("ELECTRA_DEMO_FUZZ_EXAMPLES", "12"))
 KEY = "sk-fuzz"
-V1_CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
 # Gradio documents only its 200s, so an error's status and body are not held to the document;
 # what holds there is: no 5xx, and a 200's body fits.
 GRADIO_CHECKS = [not_a_server_error, response_schema_conformance]
@@ -62,30 +46,6 @@ def servers(tiny_env):
     keyed = {"ELECTRA_DEMO_API_KEYS": KEY, "ELECTRA_DEMO_RATE_LIMIT": "0"}
     with serve(service, {"ELECTRA_DEMO_RATE_LIMIT": "0"}) as open_url, serve(service, keyed) as keyed_url:
         yield {"open": open_url, "keyed": keyed_url}
-
-
-def fuzz(schema, base: str, method: str, path: str, mode: GenerationMode, checks, headers=None) -> None:
-    headers = headers or {}
-    operation = schema[path][method]
-    statuses: list[int] = []
-
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,  # the same cases every run: a failure here is a failure next time
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case) -> None:
-        response = case.call(base_url=base, headers=headers, timeout=120)
-        statuses.append(response.status_code)
-        case.validate_response(response, checks=checks, headers=headers)
-
-    run()
-    if mode == GenerationMode.POSITIVE and path.startswith("/v1/"):  # valid requests do get through
-        assert 200 in statuses, statuses
 
 
 def v1_cases() -> list:

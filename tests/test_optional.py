@@ -105,9 +105,8 @@ def test_fine_tuning_without_accelerate_is_a_message_and_starts_no_child(no_acce
     once which package is missing (classify and tagging runs alike), and no child is left over."""
     from gradio_client.exceptions import AppError
 
-    from tests.finetune_tasks_helpers import tag_sentences, write_conll
-    from tests.test_finetune import cue_rows, finetune_args, workers, write_csv
-    from tests.test_finetune_tag import tag_args
+    from tests.helpers.data import cue_rows, tag_sentences, write_conll, write_csv
+    from tests.helpers.training import finetune_args, tag_args, workers
 
     expected = (
         r"Fine-tuning \(the Fine-tune tab\) needs accelerate, which is not installed here\. "

@@ -17,7 +17,7 @@ import pytest
 from electra_demo import config
 from electra_demo.runtime import backends, models
 from electra_demo.service import ModelService
-from tests.test_warmup import WAIT_S, app_server, post
+from tests.helpers.serving import WAIT_S, app_server, post
 
 gradio_client = pytest.importorskip("gradio_client")
 

@@ -11,11 +11,8 @@ import pytest
 from electra_demo.batch import plan_job, run_job
 from electra_demo.checks import InputError
 from electra_demo.text import tables
-from electra_demo.text.tables import Table, read_table, write_outputs
-
-
-def table(*rows: dict[str, str]) -> Table:
-    return Table(columns=list(rows[0]), rows=list(rows))
+from electra_demo.text.tables import read_table, write_outputs
+from tests.helpers.data import table
 
 
 # ---- reading ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from electra_demo.api import create_api
 from electra_demo.api.edge import Edge
 from electra_demo.api.security import Guard, InFlight, Keys, RateLimiter, SettingsError
 from electra_demo.service import ModelService
-from tests.v1_helpers import serve
+from tests.helpers.serving import serve
 
 KEYS = {"ELECTRA_DEMO_API_KEYS": "sk-first, sk-second", "ELECTRA_DEMO_RATE_LIMIT": "3"}
 ROUTES = [

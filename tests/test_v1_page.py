@@ -9,16 +9,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from electra_demo.service import ModelService
-from tests.v1_helpers import serve
-
 TEXT = "The chef cooked the meal in the kitchen."
-
-
-@pytest.fixture(scope="module")
-def url(service: ModelService):
-    with serve(service, {"ELECTRA_DEMO_RATE_LIMIT": "0"}, mcp_server=True) as base:
-        yield base
+SERVE = {"environ": {"ELECTRA_DEMO_RATE_LIMIT": "0"}, "mcp_server": True}  # for conftest's url
 
 
 def test_mcp_tools_beside_the_api(url):

@@ -5,10 +5,8 @@ export answers as it does after the switch to ONNX Runtime."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -18,28 +16,11 @@ from electra_demo import config
 from electra_demo.runtime import backends, models
 from electra_demo.runtime.warmup import Background, Job
 from electra_demo.service import ModelService
-from tests.v1_helpers import assert_close
+from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.serving import WAIT_S, app_server, post
 
-WAIT_S = 300  # generous: only an event that never comes fails
 DETECT = {"input": "The chef cooked the meal in the kitchen."}
 ANSWER = {"input": {"question": "Who cooked?", "context": "The chef cooked the meal."}, "top_k": 2}
-
-
-@contextlib.contextmanager
-def app_server(environ: Mapping[str, str], prepare=None) -> Iterator[tuple[str, ModelService]]:
-    """app.py's server (page, /v1 API and the background warm-up) on a free port."""
-    import app
-
-    server = app.create_server({"ELECTRA_DEMO_RATE_LIMIT": "0", **environ})
-    if prepare is not None:
-        prepare(server.service)
-    server.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        yield server.demo.local_url.rstrip("/"), server.service
-    finally:
-        server.demo.close()
-        if server.service.background is not None:
-            server.service.background.stop()
 
 
 def holding(name: str, release: threading.Event, started=None, order: list[str] | None = None):
@@ -61,12 +42,6 @@ def holding(name: str, release: threading.Event, started=None, order: list[str] 
         service._load_checkpoint = held
 
     return prepare
-
-
-def post(url: str, path: str, body: dict) -> dict:
-    reply = httpx.post(url + path, json=body, timeout=WAIT_S)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
 
 
 def test_preload_setting():
@@ -203,7 +178,7 @@ def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
             served = service.load("discriminator")
             assert not served.has_torch_weights and not served.exporting
             after = post(url, "/v1/detect", DETECT)
-            assert_close(after["data"], before["data"], tol=1e-5)
+            assert_close(after["data"], before["data"], Tolerance(rel=1e-5, abs=1e-5))
             assert len(list(tmp_path.glob("*/check.json"))) == 1  # the check is recorded
     finally:
         release.set()

@@ -11,18 +11,10 @@
 - :mod:`.plan`: a checked request as a training run; :mod:`.card`, :mod:`.views`: the model card
   and what the tab shows.
 
-Adapted models live in the Fine-tune store under ``ad-<hex>`` ids: the discriminator at the
-checkpoint's top, its generator in ``generator/``.
+Adapted models live in the Fine-tune store (:mod:`electra_demo.trained`, kind ``adapt``): the
+discriminator at the checkpoint's top, its generator in ``generator/``.
 """
 
 from __future__ import annotations
 
-from electra_demo.finetune import is_model_id
-
-PREFIX = "ad-"
 GENERATOR = "generator"  # the generator's sub-folder of an adapted checkpoint
-
-
-def is_adapted(name: object) -> bool:
-    """Whether ``name`` has the shape of an adapted model's id (it may still be unknown)."""
-    return isinstance(name, str) and name.startswith(PREFIX) and is_model_id(name)

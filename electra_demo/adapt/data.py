@@ -20,9 +20,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from electra_demo import config
-from electra_demo.checks import InputError, check_int, check_probability, check_seed
+from electra_demo.checks import (
+    InputError,
+    check_float,
+    check_int,
+    check_probability,
+    check_seed,
+    whole_number,
+)
 from electra_demo.finetune import data as finetune_data
-from electra_demo.finetune.data import _check_float, _whole, find_column
+from electra_demo.finetune.data import find_column
 from electra_demo.text import tables
 from electra_demo.text.tables import Table, quote_name
 
@@ -144,12 +151,12 @@ def check_settings(
             f"got {fraction:g}."
         )
     return Settings(
-        steps=check_int(_whole(steps), *STEPS, what="number of steps"),
-        learning_rate=_check_float(learning_rate, *LEARNING_RATE, what="learning rate"),
-        batch_size=check_int(_whole(batch_size), *BATCH_SIZE, what="batch size"),
-        max_length=check_int(_whole(max_length), *MAX_LENGTH, what="maximum length (tokens)"),
+        steps=check_int(whole_number(steps), *STEPS, what="number of steps"),
+        learning_rate=check_float(learning_rate, *LEARNING_RATE, what="learning rate"),
+        batch_size=check_int(whole_number(batch_size), *BATCH_SIZE, what="batch size"),
+        max_length=check_int(whole_number(max_length), *MAX_LENGTH, what="maximum length (tokens)"),
         mask_fraction=fraction,
-        eval_fraction=_check_float(eval_fraction, *EVAL_FRACTION, what="held-out fraction (eval_fraction)"),
+        eval_fraction=check_float(eval_fraction, *EVAL_FRACTION, what="held-out fraction (eval_fraction)"),
         seed=check_seed(seed),
     )
 

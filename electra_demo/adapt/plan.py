@@ -1,7 +1,7 @@
 """A checked Adapt request as a training run of the Fine-tune machinery (its queue, child process,
-cancel, time limit and store): :class:`Plan` is a :class:`~electra_demo.finetune.jobs.TrainingPlan`
-of task ``adapt`` (:data:`electra_demo.finetune.KINDS` starts :mod:`.worker` for it, and gives
-its store id the ``ad-`` prefix)."""
+cancel, time limit and store): :class:`Plan` is a :class:`~electra_demo.finetune.data.TrainingPlan`
+of task ``adapt`` (:data:`electra_demo.trained.kinds.KINDS` starts :mod:`.worker` for it, and gives
+its store id its prefix)."""
 
 from __future__ import annotations
 

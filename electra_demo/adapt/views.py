@@ -31,8 +31,8 @@ def status_line(shown: Mapping[str, Any]) -> str:
         return (
             f"🏋️ **Adapting: step {shown['step']} of {shown.get('max_steps', '?')}**, loss "
             f"{shown['loss']:.4f} (MLM {shown.get('mlm_loss', 0):.4f}, RTD {shown.get('rtd_loss', 0):.4f}) · "
-            f"{finetune_views._seconds(shown['elapsed'])} elapsed, about "
-            f"{finetune_views._seconds(shown['remaining'])} left."
+            f"{finetune_views.duration(shown['elapsed'])} elapsed, about "
+            f"{finetune_views.duration(shown['remaining'])} left."
         )
     if shown.get("status") == "evaluating":
         return "📏 Scoring the held-out texts (corrupted once by the original generator)..."
@@ -86,7 +86,7 @@ def summary(result: Mapping[str, Any], ttl_hours: float) -> str:
         f"{rows['train']:,} texts trained on, {rows['eval']:,} held out, {rows['dropped']:,} empty dropped"
     )
     steps = result["history"][-1]["step"] if result["history"] else 0
-    took = finetune_views._seconds(result["seconds"])
+    took = finetune_views.duration(result["seconds"])
     if result["stopped"] == "cancelled":
         return f"⏹️ **Cancelled** after {steps} steps ({took}); no model was kept. {sizes}."
     head = (

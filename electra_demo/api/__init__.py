@@ -16,14 +16,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from electra_demo import __version__, config
-from electra_demo.api.catalog import FINETUNED_ROUTES, Catalog
+from electra_demo.api.catalog import Catalog
 from electra_demo.api.edge import Edge
 from electra_demo.api.errors import install_handlers
 from electra_demo.api.routes import build_router, health_router
 from electra_demo.api.schemas import MAX_BODY_BYTES
 from electra_demo.api.security import Guard
-from electra_demo.finetune import KINDS, MODEL_ID
 from electra_demo.service import ModelService
+from electra_demo.trained import kinds
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,9 @@ def create_api(service: ModelService, environ: Mapping[str, str] | None = None) 
     return app
 
 
-FINETUNED_ID = {"type": "string", "pattern": f"^{MODEL_ID.pattern}$"}  # "ft-..." (its own schema)
-
-
-def finetuned_id(kind: str | None) -> dict[str, str]:
-    """The schema of the ids of one kind of trained model (``ad-...`` for "adapt"); any id for None."""
-    if kind is None:
-        return FINETUNED_ID
-    return {"type": "string", "pattern": f"^{KINDS[kind].prefix}[0-9a-f]{{12,}}$"}
+def finetuned_id(*tasks: str) -> dict[str, str]:
+    """The schema of the ids of the kinds ``tasks`` of trained model (any kind's for none)."""
+    return {"type": "string", "pattern": f"^{kinds.id_pattern(*tasks)}$"}
 
 
 REQUESTS = {  # request schema -> its route, for the models each takes
@@ -102,9 +97,10 @@ def openapi(app: FastAPI, guard: Guard, catalog: Catalog) -> dict[str, Any]:
             model = components["schemas"][name]["properties"]["model"]
             model.pop("type", None)
             names = {"type": "string", "enum": catalog.names(route)}
-            # a Fine-tune tab id is taken too (never listed: it is its trainer's to share)
-            if route in FINETUNED_ROUTES:
-                model["anyOf"] = [names, finetuned_id(FINETUNED_ROUTES[route])]
+            # a trained model's id is taken too (never listed: it is its trainer's to share)
+            served = kinds.serving(route)
+            if served:
+                model["anyOf"] = [names, finetuned_id(*served)]
             else:
                 model.update(names)
             body = components["schemas"][name]

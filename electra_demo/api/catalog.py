@@ -4,10 +4,11 @@ A model is named by its checkpoint id (what the slot resolves to: the registry's
 operator's override) or by the slot's name as an alias. Ids come only from the registry and the
 environment: a name that is neither is a 404, and nothing is ever loaded from a request's value.
 
-A model a visitor fine-tuned in the demo is named by its id (``ft-...``) while the demo keeps it
-(else 404): a classifier by ``/v1/classify``, an entity tagger by ``/v1/tag``, a reader by
-``/v1/answer``, any of them by ``/v1/embeddings`` (its encoder); another kind is a 400 that says
-which routes take it. It is never listed in ``/v1/models``: knowing the id is the key.
+A model a visitor trained in the demo is named by its id while the demo keeps it (else 404), on
+the routes its kind serves (:data:`electra_demo.trained.kinds.KINDS`: a classifier by
+``/v1/classify``, an entity tagger by ``/v1/tag``, a reader by ``/v1/answer``, an adapted
+discriminator by ``/v1/detect``, any of them by ``/v1/embeddings``, its encoder); another kind is
+a 400 that says which routes take it. It is never listed in ``/v1/models``: knowing the id is the key.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 from electra_demo import config
 from electra_demo.api.errors import ApiError, describe
+from electra_demo.checks import InputError
 from electra_demo.config import ResolvedSlot
-from electra_demo.finetune import KINDS, is_model_id
 from electra_demo.runtime.models import marked_random
-from electra_demo.trained.store import UnknownModel, WrongKind, task_of
+from electra_demo.trained import kinds
+from electra_demo.trained.require import WrongKind, require
 
 ALL_SLOTS = tuple(config.REGISTRY)
 ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
@@ -30,14 +32,6 @@ ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
     "/v1/detect": ("discriminator",),
     "/v1/tag": ("ner",),
     "/v1/answer": ("qa",),
-}
-# the routes that take a fine-tuned model's id -> the kind they take (None: any, its encoder)
-FINETUNED_ROUTES: dict[str, str | None] = {
-    "/v1/embeddings": None,
-    "/v1/classify": "classify",
-    "/v1/tag": "tag",
-    "/v1/answer": "qa",
-    "/v1/detect": "adapt",  # an Adapt tab model (ad-...): its discriminator
 }
 
 
@@ -80,7 +74,7 @@ class Catalog:
     def slot_for(self, model: str, route: str) -> str:
         """The slot ``model`` names (alias or checkpoint id), if ``route`` takes it."""
         allowed = ROUTES[route]
-        if is_model_id(model):
+        if kinds.is_model_id(model):
             return self.finetuned(model, route)
         if model in config.REGISTRY:
             candidates = [model]
@@ -106,23 +100,14 @@ class Catalog:
         return fitting[0]
 
     def finetuned(self, model: str, route: str) -> str:
-        """A fine-tuned model's id, while the demo keeps it (else 404), on the routes that take
-        its kind (else 400)."""
+        """A trained model's id, while the demo keeps it (else 404), on the routes that serve its
+        kind (else 400)."""
         try:
-            slot = self.resolve(model).slot
-        except UnknownModel as error:
+            return require(self, model, kinds.serving(route), route)
+        except WrongKind as error:
+            raise ApiError(400, str(error), param="model", code="model_not_supported") from None
+        except InputError as error:  # unknown or expired (or another kind's id, not here)
             raise ApiError(404, str(error), param="model", code="model_not_found") from None
-        have = task_of(slot)
-        wanted = FINETUNED_ROUTES.get(route, "")
-        if route in FINETUNED_ROUTES and wanted in (None, have):
-            return model
-        if wanted:
-            message = str(WrongKind(model, have, wanted, route))
-        else:
-            routes = ", ".join(r for r, kind in FINETUNED_ROUTES.items() if kind in (None, have))
-            noun = KINDS[have].noun if have in KINDS else "model"
-            message = f"The model {model} is a fine-tuned {noun}: it works with {routes}, not with {route}."
-        raise ApiError(400, message, param="model", code="model_not_supported")
 
 
 def owner(resolved: ResolvedSlot) -> str:

@@ -144,8 +144,34 @@ def translate(error: Exception, index: int | None = None) -> ApiError:
     )
 
 
+class Replies:
+    """What every ``/v1`` handler does around its task: run it (per input, side by side, for the
+    page's tasks) and answer its JSON, with the random-weights warning where it applies."""
+
+    def __init__(self, runner: Runner, catalog: Catalog):
+        self.runner = runner
+        self.catalog = catalog
+
+    def reply(self, payload: dict[str, Any], slot: str) -> Response:
+        """The answer as JSON; with a warning (body and header) when ``slot``'s weights are random."""
+        if not self.catalog.random_weights(slot):
+            return JSONBody(payload)
+        return JSONBody({**payload, "warning": WARNING.format(slot=slot)}, headers={RANDOM_WEIGHTS: slot})
+
+    async def per_input(self, body: Any, route: str, fn: Callable[..., Any], option: Any) -> Response:
+        """``fn(service, item, (option, slot))`` for every item of ``body.input``, on the slot
+        ``body.model`` names for ``route``; answered as the page's task answers each input."""
+        slot = self.catalog.slot_for(body.model, route)
+        items = runs.as_list(body.input)
+        results = await self.runner.each(
+            partial(_swap, fn, (option, slot)), items, isinstance(body.input, list)
+        )
+        return self.reply(runs.task_reply(runs.model_name(self.catalog, slot), results), slot)
+
+
 def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> APIRouter:
     runner = Runner(service, concurrency)
+    replies = Replies(runner, catalog)
     router = APIRouter(responses=ERRORS, dependencies=[Security(bearer)])
 
     @router.get("/v1/models", response_model=schemas.ModelList, summary="List the models")
@@ -158,59 +184,38 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         """OpenAI's embeddings: the encoder's last hidden state, mean-pooled over every position
         (or [CLS] with `"pooling": "cls"`), L2-normalised."""
         slot = catalog.slot_for(body.model, "/v1/embeddings")
-        return reply(await runner.call(runs.embeddings, slot, body), slot)
+        return replies.reply(await runner.call(runs.embeddings, slot, body), slot)
 
     @router.post("/v1/classify", response_model=schemas.ClassifyResponse, summary="Classify texts")
     async def create_classification(body: schemas.ClassifyRequest) -> Response:
         """vLLM's classify: every class's probability per input (the page's /classify numbers)."""
         slot = catalog.slot_for(body.model, "/v1/classify")
-        return reply(await runner.call(runs.classify, slot, body), slot)
+        return replies.reply(await runner.call(runs.classify, slot, body), slot)
 
     @router.post("/v1/detect", response_model=schemas.DetectResponse, summary="Detect replaced tokens")
     async def detect(body: schemas.DetectRequest) -> Response:
         """The page's /detect per input: P(replaced) for every token and word (the demo's
         discriminator, or one adapted in the Adapt tab, by its id)."""
-        slot = catalog.slot_for(body.model, "/v1/detect")
-        texts = runs.as_list(body.input)
-        results = await runner.each(
-            partial(_swap, runs.detect_one, (body.threshold, slot)), texts, isinstance(body.input, list)
-        )
-        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
+        return await replies.per_input(body, "/v1/detect", runs.detect_one, body.threshold)
 
     @router.post("/v1/tag", response_model=schemas.TagResponse, summary="Tag named entities")
     async def tag(body: schemas.TagRequest) -> Response:
         """The page's /tag per input: the entities, aggregated as transformers' pipeline does (the
         demo's tagger, or one fine-tuned in the Fine-tune tab, by its id)."""
-        slot = catalog.slot_for(body.model, "/v1/tag")
-        texts = runs.as_list(body.input)
-        results = await runner.each(
-            partial(_swap, runs.tag_one, (body.aggregation, slot)), texts, isinstance(body.input, list)
-        )
-        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
+        return await replies.per_input(body, "/v1/tag", runs.tag_one, body.aggregation)
 
     @router.post("/v1/answer", response_model=schemas.AnswerResponse, summary="Answer questions")
     async def answer(body: schemas.AnswerRequest) -> Response:
         """The page's /answer per {question, context}: the best spans, or no answer (the demo's
         reader, or one fine-tuned in the Fine-tune tab, by its id)."""
-        slot = catalog.slot_for(body.model, "/v1/answer")
-        items = runs.as_list(body.input)
-        results = await runner.each(
-            partial(_swap, runs.answer_one, (body, slot)), items, isinstance(body.input, list)
-        )
-        return reply(runs.task_reply(runs.model_name(catalog, slot), results), slot)
+        return await replies.per_input(body, "/v1/answer", runs.answer_one, body)
 
     @router.post("/v1/explain", response_model=schemas.ExplainResponse, summary="Explain a model output")
     async def explain(body: schemas.ExplainRequest) -> Response:
         """The page's /explain: each token's and word's attribution to a logit (the target label's,
         the target token's replaced logit, or the answer span's start + end), by gradient x input
         or integrated gradients."""
-        return reply(await runner.call(runs.explain, body), EXPLAIN_SLOTS.get(body.task, body.task))
-
-    def reply(payload: dict[str, Any], slot: str) -> Response:
-        """The answer as JSON; with a warning (body and header) when ``slot``'s weights are random."""
-        if not catalog.random_weights(slot):
-            return JSONBody(payload)
-        return JSONBody({**payload, "warning": WARNING.format(slot=slot)}, headers={RANDOM_WEIGHTS: slot})
+        return replies.reply(await runner.call(runs.explain, body), EXPLAIN_SLOTS.get(body.task, body.task))
 
     return router
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from electra_demo.api import schemas
 from electra_demo.checks import InputError
-from electra_demo.finetune import is_model_id
 from electra_demo.service import ModelService
 from electra_demo.tasks import classify as classify_task
 from electra_demo.tasks import embed as embed_task
+from electra_demo.trained.kinds import is_model_id
 
 
 def usage(tokens: int) -> dict[str, int]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from electra_demo import config
+from electra_demo.trained import kinds
 
+FT, AD = kinds.KINDS["classify"], kinds.KINDS["adapt"]  # the Fine-tune tab's and the Adapt tab's
+EXPLAINED = f"^(sentiment|emotion|nli|detect|qa|{kinds.id_pattern('classify', 'qa')})$"  # /v1/explain's task
 MAX_INPUTS = 64  # inputs in one request
 MAX_INPUT_TOKENS = 512  # embeddings and classify, special tokens included
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -23,12 +26,18 @@ TokenIds = Annotated[list[Annotated[int, Field(ge=0, strict=True)]], Field(min_l
 Pair = Annotated[list[Text], Field(min_length=2, max_length=2)]
 
 
+def check_truncate(value: int | None) -> int | None:
+    """vLLM's ``truncate_prompt_tokens``: -1 (the model's maximum) or a positive count."""
+    if value is not None and value != -1 and value < 1:
+        raise ValueError(f"expected -1 (the model's maximum) or a positive number of tokens; got {value}")
+    return value
+
+
+Truncate = Annotated[int | None, AfterValidator(check_truncate)]
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # as the schema says: no "3" for 3
-
-
-class Reply(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
 
 class Warned(BaseModel):  # an answer; its model may be one of --tiny's random checkpoints
@@ -57,7 +66,8 @@ class Usage(BaseModel):
     total_tokens: int = Field(description="Equal to prompt_tokens: nothing is generated.")
 
 
-class ModelCard(Reply):
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the card may carry more than is documented here
     id: str = Field(description="The checkpoint id (a Hub id, or the operator's local directory).")
     object: Literal["model"] = Field("model", description='Always "model".')
     created: int = Field(description="Unix time at which this server started.")
@@ -87,8 +97,8 @@ class Health(BaseModel):
 class EmbeddingRequest(Request):
     model: str = Field(
         description="A checkpoint id from GET /v1/models or a slot name (discriminator, generator, "
-        "sentiment, emotion, nli, ner, qa); the checkpoint's encoder embeds the input. The id of a "
-        "model trained in the Fine-tune tab (ft-...) is taken too, though never listed.",
+        "sentiment, emotion, nli, ner, qa); the checkpoint's encoder embeds the input. The id of "
+        f"{FT.origin} ({FT.prefix}...) or {AD.origin} ({AD.prefix}...) is taken too, though never listed.",
         examples=["discriminator"],
     )
     input: (
@@ -114,16 +124,11 @@ class EmbeddingRequest(Request):
         description="Extension. mean: the average of the encoder's last hidden state over every "
         "position (special tokens included); cls: the first position ([CLS]). Either is L2-normalised.",
     )
-    truncate_prompt_tokens: int | None = Field(
+    truncate_prompt_tokens: Truncate = Field(
         None,
         description="vLLM's option: cut each input to its first this-many tokens (-1: the model's "
         f"maximum) instead of refusing inputs over {MAX_INPUT_TOKENS} tokens.",
     )
-
-    @field_validator("truncate_prompt_tokens")
-    @classmethod
-    def _truncate(cls, value: int | None) -> int | None:
-        return check_truncate(value)
 
 
 class Embedding(BaseModel):
@@ -145,7 +150,7 @@ class EmbeddingResponse(Warned):
 class ClassifyRequest(Request):
     model: str = Field(
         description="A classification head: sentiment, emotion or nli (a slot name or its checkpoint id), "
-        "or the id of a model trained in the Fine-tune tab (ft-...; taken, though never listed).",
+        f"or the id of {FT.origin} ({FT.prefix}...; taken, though never listed).",
         examples=["sentiment"],
     )
     input: Text | Annotated[list[Text | Pair], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
@@ -154,17 +159,12 @@ class ClassifyRequest(Request):
         "tokens an input (special tokens included).",
         examples=["A wonderful film."],
     )
-    truncate_prompt_tokens: int | None = Field(
+    truncate_prompt_tokens: Truncate = Field(
         None,
         description="vLLM's option: cut each input to this many tokens (-1: the model's maximum), as "
         f"the page does, instead of refusing inputs over {MAX_INPUT_TOKENS} tokens.",
     )
     user: str | None = Field(None, description="Accepted for compatibility and ignored.")
-
-    @field_validator("truncate_prompt_tokens")
-    @classmethod
-    def _truncate(cls, value: int | None) -> int | None:
-        return check_truncate(value)
 
 
 class LabelScore(BaseModel):
@@ -196,8 +196,8 @@ TextInputs = Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INP
 class DetectRequest(Request):
     model: str = Field(
         "discriminator",
-        description="The discriminator (its slot name or checkpoint id), or the id of a model adapted in the "
-        "Adapt tab (ad-...; taken, though never listed).",
+        description="The discriminator (its slot name or checkpoint id), or the id of "
+        f"{AD.origin} ({AD.prefix}...; taken, though never listed).",
     )
     input: TextInputs = Field(
         description=f"A text or a list of texts (at most {MAX_INPUTS}, {config.MAX_TEXT_CHARS:,} characters "
@@ -337,11 +337,11 @@ class ExplainRequest(Request):
     task: str = Field(
         description="What to explain: sentiment, emotion, nli (text = premise, text_pair = hypothesis), "
         "detect (the discriminator), qa (text = question, text_pair = context), or the id "
-        "(ft-...) of a classifier or a reader (as qa) fine-tuned in the Fine-tune tab.",
+        f"({FT.prefix}...) of a classifier or a reader (as qa) fine-tuned in the Fine-tune tab.",
         max_length=100,
         examples=["emotion"],
         # documented here, checked by the task (whose message lists the tasks)
-        json_schema_extra={"pattern": "^(sentiment|emotion|nli|detect|qa|ft-[0-9a-f]{1,64})$"},
+        json_schema_extra={"pattern": EXPLAINED},
     )
     text: str = Field(
         min_length=1,
@@ -398,9 +398,3 @@ class ExplainResponse(Warned):
     truncated: bool = Field(description="Whether part of the input lies outside the explained window.")
     tokens: list[Attribution] = Field(description="Every non-special token of the window, in input order.")
     words: list[Attribution] = Field(description="Words: their tokens' attributions summed.")
-
-
-def check_truncate(value: int | None) -> int | None:
-    if value is not None and value != -1 and value < 1:
-        raise ValueError(f"expected -1 (the model's maximum) or a positive number of tokens; got {value}")
-    return value

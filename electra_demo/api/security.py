@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from electra_demo.config import SettingError, env_number
+
 KEYS_VAR = "ELECTRA_DEMO_API_KEYS"
 KEYS_FILE_VAR = "ELECTRA_DEMO_API_KEYS_FILE"
 RATE_VAR = "ELECTRA_DEMO_RATE_LIMIT"
@@ -26,8 +28,9 @@ DEFAULT_RATE = 600  # requests a minute per key (or per client address when the 
 DEFAULT_IN_FLIGHT = 64
 
 
-class SettingsError(ValueError):
-    """A start-up setting is wrong; the message names the variable and what it expects."""
+# A start-up setting is wrong; the message names the variable and what it expects. The one
+# error of every setting (config.env_number raises it too), so ``except SettingsError`` sees all.
+SettingsError = SettingError
 
 
 def _digest(key: str) -> bytes:
@@ -133,19 +136,6 @@ class InFlight:
         return self._count
 
 
-def int_setting(environ: Mapping[str, str], name: str, default: int, low: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number (at least {low}); got {raw[:40]!r}.") from None
-    if value < low:
-        raise SettingsError(f"{name} must be at least {low}; got {value}.")
-    return value
-
-
 @dataclass(frozen=True)
 class Guard:
     """The edge's settings, read once from the environment at start-up."""
@@ -158,8 +148,8 @@ class Guard:
     def from_environ(cls, environ: Mapping[str, str]) -> Guard:
         return cls(
             keys=Keys.from_environ(environ),
-            limiter=RateLimiter(int_setting(environ, RATE_VAR, DEFAULT_RATE, 0)),
-            in_flight=InFlight(int_setting(environ, IN_FLIGHT_VAR, DEFAULT_IN_FLIGHT, 1)),
+            limiter=RateLimiter(env_number(environ, RATE_VAR, DEFAULT_RATE, low=0, whole=True)),
+            in_flight=InFlight(env_number(environ, IN_FLIGHT_VAR, DEFAULT_IN_FLIGHT, low=1, whole=True)),
         )
 
     def describe(self) -> str:

@@ -21,33 +21,15 @@ def model_card(result: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
     rows = result["rows"]
     metrics = result.get("metrics") or {}
     labels = list(result["labels"])
-    settings = dict(result["settings"])
-    lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: text-classification",
-        f"license: {facts.get('base_license') or 'other'}",
-        "tags: [electra, text-classification, electra-demo]",
-        "---",
-        "",
-        f"# {result['model_id']}",
-        "",
-        f"A text classifier fine-tuned in the ELECTRA demo (the Fine-tune tab) on {facts['date']} (UTC), "
-        f"from **{facts['base_name']}** (`{facts['base_id']}`), training "
-        + ("every weight (full mode)." if result["mode"] == "full" else "the head only (encoder frozen)."),
-        "",
+    about = [
         f"- Labels ({len(labels)}): " + ", ".join(f"`{label}`" for label in labels),
         f"- Data: `{facts['file']}`: {rows['train']:,} rows for training, {rows['eval']:,} held out "
-        f"(stratified by label, seed {settings.get('seed')}), {rows['dropped']:,} dropped "
+        f"(stratified by label, seed {result['settings'].get('seed')}), {rows['dropped']:,} dropped "
         "(an empty text or label).",
-        f"- Training: {result['seconds']:.1f} s; it ended: {result['stopped']}"
-        + (
-            " (the time limit stopped it; the model is what it had learnt by then)."
-            if result["stopped"] == "time_limit"
-            else "."
-        ),
-        "- Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()),
-        "",
+    ]
+    cut_short = " (the time limit stopped it; the model is what it had learnt by then)."
+    lines = _head(result, facts, "text-classification", "A text classifier", about, cut_short)
+    lines += [
         "## Held-out metrics",
         "",
         f"Accuracy {_figure(metrics.get('accuracy'))}, macro-F1 {_figure(metrics.get('macro_f1'))}, "
@@ -61,31 +43,20 @@ def model_card(result: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
             f"| {label} | {_figure(figures['precision'])} | {_figure(figures['recall'])} | "
             f"{_figure(figures['f1'])} | {figures['support']} |"
         )
-    if facts.get("random_base"):
-        lines += ["", "Note: the base checkpoint had random weights (the demo's test checkpoints)."]
-    lines += [
-        "",
-        "## Use",
-        "",
-        "```python",
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-        "",
-        f'tokenizer = AutoTokenizer.from_pretrained("{result["model_id"]}")  # this folder',
-        f'model = AutoModelForSequenceClassification.from_pretrained("{result["model_id"]}")',
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join(lines + _use(result, facts, "AutoModelForSequenceClassification"))
 
 
 def _head(
-    result: Mapping[str, Any], facts: Mapping[str, Any], pipeline_tag: str, what: str, extra: list[str]
+    result: Mapping[str, Any],
+    facts: Mapping[str, Any],
+    pipeline_tag: str,
+    what: str,
+    about: list[str],
+    cut_short: str = " (the time limit stopped it).",
 ) -> list[str]:
-    """The card's front matter and first lines, for the tagging and QA cards."""
-    rows = result["rows"]
+    """The card's front matter and first lines: ``about`` lists the labels and the data;
+    ``cut_short`` ends the training line when the time limit stopped the run."""
     settings = dict(result["settings"])
-    unit = "sentences" if result["task"] == "tag" else "questions"
-    held = "by sentence" if result["task"] == "tag" else "by context: no context on both sides"
     return [
         "---",
         "library_name: transformers",
@@ -100,14 +71,23 @@ def _head(
         f"from **{facts['base_name']}** (`{facts['base_id']}`), training "
         + ("every weight (full mode)." if result["mode"] == "full" else "the head only (encoder frozen)."),
         "",
-        *extra,
-        f"- Data: `{facts['file']}`: {rows['train']:,} {unit} for training, {rows['eval']:,} held out "
-        f"({held}; seed {settings.get('seed')}), {rows['dropped']:,} dropped.",
+        *about,
         f"- Training: {result['seconds']:.1f} s; it ended: {result['stopped']}"
-        + (" (the time limit stopped it)." if result["stopped"] == "time_limit" else "."),
+        + (cut_short if result["stopped"] == "time_limit" else "."),
         "- Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()),
         "",
     ]
+
+
+def _data(result: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
+    """The tagging and QA cards' data line: sentences or questions, and how they were held out."""
+    rows = result["rows"]
+    unit = "sentences" if result["task"] == "tag" else "questions"
+    held = "by sentence" if result["task"] == "tag" else "by context: no context on both sides"
+    return (
+        f"- Data: `{facts['file']}`: {rows['train']:,} {unit} for training, {rows['eval']:,} held out "
+        f"({held}; seed {result['settings'].get('seed')}), {rows['dropped']:,} dropped."
+    )
 
 
 def _use(result: Mapping[str, Any], facts: Mapping[str, Any], auto_class: str) -> list[str]:
@@ -133,7 +113,7 @@ def tagging_card(result: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
     metrics = result.get("metrics") or {}
     types = sorted({label[2:] for label in result["labels"] if label != "O"})
     kinds = f"- Entity types ({len(types)}): " + ", ".join(f"`{t}`" for t in types) + " (IOB2 tags)"
-    lines = _head(result, facts, "token-classification", "An entity tagger", [kinds])
+    lines = _head(result, facts, "token-classification", "An entity tagger", [kinds, _data(result, facts)])
     lines += [
         "## Held-out metrics",
         "",
@@ -155,7 +135,9 @@ def qa_card(result: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
     """README.md for a trained reader (``result``'s metrics: SQuAD 2.0 EM and F1, as fractions)."""
     metrics = result.get("metrics") or {}
     has, no = metrics.get("has_answer") or {}, metrics.get("no_answer") or {}
-    lines = _head(result, facts, "question-answering", "An extractive question-answering reader", [])
+    lines = _head(
+        result, facts, "question-answering", "An extractive question-answering reader", [_data(result, facts)]
+    )
     lines += [
         "## Held-out metrics",
         "",

@@ -1,6 +1,8 @@
 """One run's child process, from the parent's side: start it, read its events, stop it, collect.
 
-Used by :class:`electra_demo.finetune.jobs.Trainings` (see there for the whole picture).
+Used by :class:`electra_demo.finetune.jobs.Trainings` (see there for the whole picture). What it
+needs of the run is :class:`ChildRun` (``jobs.Run`` is one): it reports every change through
+``run.changed(...)`` and knows nothing of the queue.
 """
 
 from __future__ import annotations
@@ -9,18 +11,17 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from electra_demo.finetune import KINDS
+from electra_demo.finetune.data import TrainingPlan
 from electra_demo.runtime import hub
 from electra_demo.runtime.models import marked_random
-from electra_demo.trained.store import Meta
-
-if TYPE_CHECKING:
-    from electra_demo.finetune.jobs import Run, Trainings
+from electra_demo.trained.kinds import KINDS
+from electra_demo.trained.store import Meta, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,33 @@ OVERRUN = 300.0  # seconds past the time limit (loading, evaluating, saving) bef
 POLL = 0.1  # seconds between two reads of the events file
 
 
-class Child:
-    """The child process of one run."""
+class ChildRun(Protocol):
+    """What the child's driver needs of its run: who and what it is, where its files go, the
+    loss history it appends to, the cancel flag, and one method to report a change with."""
 
-    def __init__(self, trainings: Trainings, run: Run):
-        self.trainings = trainings
+    id: str
+    model_id: str
+    owner: str
+    plan: TrainingPlan
+    workdir: Path
+    history: list[dict[str, Any]]
+    cancel_requested: threading.Event
+
+    def changed(self, **fields: Any) -> None: ...  # set these fields, wake the run's followers
+
+    def cancelled_result(self) -> dict[str, Any]: ...  # the run's JSON when cancelled
+
+
+class Child:
+    """The child process of one run: ``python`` runs the run's worker module with ``threads``
+    threads; ``time_limit`` (seconds) is the run's; the model it trains goes into ``store``."""
+
+    def __init__(self, run: ChildRun, store: Store, python: str, threads: int, time_limit: float):
         self.run_ = run
+        self.store = store
+        self.python = python
+        self.threads = threads
+        self.time_limit = time_limit
         self.events = run.workdir / "events.jsonl"
         self.zip_path = run.workdir / f"{run.model_id}.zip"
         self.offset = 0
@@ -47,10 +69,10 @@ class Child:
         run, plan = self.run_, self.run_.plan
         base, slot = plan.base, plan.base.slot
         base_id = base.source if not base.local else f"a local checkpoint ({Path(base.source).name})"
-        time_limit = self.trainings.time_limit
+        time_limit = self.time_limit
         return {
             "model_id": run.model_id,
-            "staging": str(self.trainings.store.staging(run.model_id)),
+            "staging": str(self.store.staging(run.model_id)),
             "zip": str(self.zip_path),
             "events": str(self.events),
             "base": {
@@ -66,7 +88,7 @@ class Child:
             "public_settings": plan.public_settings(time_limit),
             "rows": plan.rows(),
             "time_limit": time_limit,
-            "threads": self.trainings.threads,
+            "threads": self.threads,
             "card": {
                 "base_name": slot.display_name,
                 "base_id": base_id,
@@ -85,20 +107,20 @@ class Child:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
-            "OMP_NUM_THREADS": str(self.trainings.threads),
+            "OMP_NUM_THREADS": str(self.threads),
             "TOKENIZERS_PARALLELISM": "false",
         }
         log_path = run.workdir / "child.log"
         with open(log_path, "wb") as output:
             process = subprocess.Popen(
-                [self.trainings.python, "-m", KINDS[run.plan.task].worker, str(spec_path)],
+                [self.python, "-m", KINDS[run.plan.task].worker, str(spec_path)],
                 cwd=PACKAGE_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-            run._changed(pid=process.pid)
+            run.changed(pid=process.pid)
             try:
                 self.watch(process)
             finally:
@@ -114,7 +136,7 @@ class Child:
         """Read events until the child ends; signal it on cancel, kill it 3 s later or on overrun."""
         run = self.run_
         signalled: float | None = None
-        deadline = time.monotonic() + self.trainings.time_limit + OVERRUN
+        deadline = time.monotonic() + self.time_limit + OVERRUN
         while process.poll() is None:
             self.read()
             now = time.monotonic()
@@ -151,14 +173,14 @@ class Child:
         run = self.run_
         kind = event.get("event")
         if kind == "training":
-            run._changed(state="training", max_steps=int(event["max_steps"]))
+            run.changed(state="training", max_steps=int(event["max_steps"]))
         elif kind == "progress":
             entry = {k: event[k] for k in ("step", "epoch", "loss", "mlm_loss", "rtd_loss") if k in event}
             run.history.append(entry)
             progress = {**entry, "elapsed": event["elapsed"], "remaining": event["remaining"]}
-            run._changed(progress=progress, max_steps=int(event["max_steps"]))
+            run.changed(progress=progress, max_steps=int(event["max_steps"]))
         elif kind in ("evaluating", "saving"):
-            run._changed(state=kind)
+            run.changed(state=kind)
         elif kind == "done":
             self.done = event
         elif kind == "error":
@@ -169,11 +191,11 @@ class Child:
         run = self.run_
         if self.done is not None and not self.overran:
             result = self.done["result"]
-            self.trainings.store.add(self.meta(result), run.owner)
-            run._changed(result=result, zip_path=self.zip_path, peak_rss_mb=self.done.get("peak_rss_mb"))
+            self.store.add(self.meta(result), run.owner)
+            run.changed(result=result, zip_path=self.zip_path, peak_rss_mb=self.done.get("peak_rss_mb"))
             return
         if run.cancel_requested.is_set():
-            run._changed(result=run.cancelled_result())
+            run.changed(result=run.cancelled_result())
             return
         tail = log_path.read_text(errors="replace")[-2000:] if log_path.is_file() else ""
         log.warning("training run %s failed (exit code %s); its log ends:\n%s", run.id, returncode, tail)
@@ -181,12 +203,12 @@ class Child:
             message = f"The training failed: {self.failure}"
         elif self.overran:
             message = (
-                f"The training did not finish within {self.trainings.time_limit + OVERRUN:.0f} seconds "
+                f"The training did not finish within {self.time_limit + OVERRUN:.0f} seconds "
                 f"(time limit and loading, evaluation and saving) and was stopped."
             )
         else:
             message = f"The training process stopped unexpectedly (exit code {returncode}); please try again."
-        run._changed(error=message)
+        run.changed(error=message)
 
     def meta(self, result: dict[str, Any]) -> Meta:
         plan = self.run_.plan

@@ -9,6 +9,10 @@ Pure steps (no torch, no gradio), each tested with hand-built inputs:
 - :func:`build_examples` picks the columns by name (whitespace in header names tolerated), drops
   rows with an empty text or label (counted), keeps labels as strings and checks the limits.
 - :func:`check_settings` checks the training settings; :func:`split` holds rows out for evaluation.
+- :func:`make_plan` does all of that for one request: its :class:`Plan` is what a classification
+  run takes. :class:`TrainingPlan` is what every kind's plan offers the queue, the child and the
+  store (:class:`Plan` here, :class:`~electra_demo.finetune.tag_data.TagPlan`,
+  :class:`~electra_demo.finetune.qa_data.QAPlan`, :class:`~electra_demo.adapt.plan.Plan`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from electra_demo import config
-from electra_demo.checks import InputError, check_choice, check_int, check_seed
-from electra_demo.finetune import KINDS, is_model_id
+from electra_demo.checks import InputError, check_choice, check_float, check_int, check_seed, whole_number
+from electra_demo.config import ResolvedSlot
 from electra_demo.text import tables
 from electra_demo.text.tables import Table, quote_name
+from electra_demo.trained.kinds import looks_like
 
 FORMATS = (".csv", ".tsv", ".jsonl", ".ndjson")
 MODES = ("full", "head")
@@ -53,12 +58,8 @@ class Limits:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Limits:
         """``ELECTRA_DEMO_TRAIN_ROWS`` sets the row limit (default 5,000)."""
-        raw = environ.get("ELECTRA_DEMO_TRAIN_ROWS", "").strip()
-        if not raw:
-            return cls()
-        if not raw.isdigit() or int(raw) < 4:
-            raise ValueError(f"ELECTRA_DEMO_TRAIN_ROWS must be a whole number from 4; got {raw!r}")
-        return cls(max_rows=int(raw))
+        rows = config.env_number(environ, "ELECTRA_DEMO_TRAIN_ROWS", cls.max_rows, low=4, whole=True)
+        return cls(max_rows=rows)
 
     def describe(self) -> str:
         return (
@@ -254,37 +255,16 @@ def check_settings(
 ) -> Settings:
     """The settings, each checked with a message that names its range."""
     return Settings(
-        base=str(base) if _adapted(base) else check_choice(base, bases, what="base model"),
+        # an adapted model's id is a base too; the service says if it is gone or another kind
+        base=str(base) if looks_like(base, "adapt") else check_choice(base, bases, what="base model"),
         mode=check_choice(mode, MODES, what="mode"),
-        epochs=check_int(_whole(epochs), *EPOCHS, what="number of epochs"),
-        learning_rate=_check_float(learning_rate, *LEARNING_RATE, what="learning rate"),
-        batch_size=check_int(_whole(batch_size), *BATCH_SIZE, what="batch size"),
-        max_length=check_int(_whole(max_length), *MAX_LENGTH, what="maximum length (tokens)"),
-        eval_fraction=_check_float(eval_fraction, *EVAL_FRACTION, what="held-out fraction (eval_fraction)"),
+        epochs=check_int(whole_number(epochs), *EPOCHS, what="number of epochs"),
+        learning_rate=check_float(learning_rate, *LEARNING_RATE, what="learning rate"),
+        batch_size=check_int(whole_number(batch_size), *BATCH_SIZE, what="batch size"),
+        max_length=check_int(whole_number(max_length), *MAX_LENGTH, what="maximum length (tokens)"),
+        eval_fraction=check_float(eval_fraction, *EVAL_FRACTION, what="held-out fraction (eval_fraction)"),
         seed=check_seed(seed),
     )
-
-
-def _adapted(base: object) -> bool:
-    """An adapted model's id (the Adapt tab's ``ad-...``): a base too; the service says if it is gone."""
-    return is_model_id(base) and str(base).startswith(KINDS["adapt"].prefix)
-
-
-def _whole(value: object) -> object:
-    """A whole number sent as text ("3") is the number."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-def _check_float(value: object, low: float, high: float, *, what: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not low <= number <= high:  # also refuses NaN
-        raise InputError(f"The {what} must be a number from {low:g} to {high:g}; got {value!r:.40}.")
-    return number
 
 
 # ---- the held-out split -------------------------------------------------------------------
@@ -314,3 +294,93 @@ def split(labels: Sequence[str], eval_fraction: float, seed: int) -> tuple[list[
         held.extend(rows[:n_eval])
         train.extend(rows[n_eval:])
     return sorted(train), sorted(held)
+
+
+# ---- the plan: what a run takes ---------------------------------------------------------
+class TrainingPlan(Protocol):
+    """What the queue, the child and the store need of a checked training request, whatever its
+    task: the base (``settings.base``, ``settings.mode``, ``settings.to_json()``, ``base``), the
+    upload's name, and the rest through these methods."""
+
+    task: str  # a key of finetune.KINDS (the child it starts)
+    settings: Any
+    base: ResolvedSlot
+    file: str
+
+    def rows(self) -> dict[str, int]: ...  # {"train", "eval", "dropped"}
+
+    def labels(self) -> list[str]: ...  # the result's "labels"
+
+    def public_settings(self, time_limit: float) -> dict[str, Any]: ...
+
+    def payload(self) -> dict[str, Any]: ...  # the child's data: "labels", "train", "eval", ...
+
+    def model_name(self) -> str: ...  # how the head lists name the trained model
+
+    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]: ...  # store Meta's task fields
+
+
+@dataclass
+class Plan:
+    """A checked training request: the kept rows, their split, the settings and the base."""
+
+    examples: Examples
+    train: list[int]
+    held: list[int]
+    settings: Settings
+    base: ResolvedSlot
+    file: str  # the uploaded file's name
+    task: str = "classify"
+
+    def rows(self) -> dict[str, int]:
+        return {"train": len(self.train), "eval": len(self.held), "dropped": self.examples.dropped}
+
+    def labels(self) -> list[str]:
+        return self.examples.label_names
+
+    def payload(self) -> dict[str, Any]:
+        return {"labels": self.labels(), "train": self.part(self.train), "eval": self.part(self.held)}
+
+    def model_name(self) -> str:
+        stem = Path(self.file).stem[:40] or "upload"
+        return f"{stem}: {len(self.labels())} classes, {self.settings.mode}"
+
+    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]:
+        return {"pair": self.examples.pairs is not None, "accuracy": result["metrics"]["accuracy"]}
+
+    def public_settings(self, time_limit: float) -> dict[str, Any]:
+        columns = self.examples.columns
+        settings = self.settings.to_json()
+        return {
+            "text_column": columns["text"],
+            "label_column": columns["label"],
+            "pair_column": columns.get("pair", ""),
+            **{k: v for k, v in settings.items() if k not in ("base", "mode")},
+            "time_limit": time_limit,
+        }
+
+    def part(self, indices: list[int]) -> dict[str, Any]:
+        ex = self.examples
+        ids = ex.label_ids
+        part: dict[str, Any] = {"texts": [ex.texts[i] for i in indices], "labels": [ids[i] for i in indices]}
+        if ex.pairs is not None:
+            part["pairs"] = [ex.pairs[i] for i in indices]
+        return part
+
+
+def make_plan(
+    upload: str | os.PathLike[str] | bytes,
+    filename: str,
+    text_column: object,
+    label_column: object,
+    pair_column: object,
+    settings: Settings,
+    base: ResolvedSlot,
+    limits: Limits,
+) -> Plan:
+    """Read and check the upload, pick its columns and hold rows out: everything a run needs,
+    checked before it queues (every problem is an InputError naming the limit)."""
+    table = read_upload(upload, filename, limits)
+    examples = build_examples(table, text_column, label_column, pair_column, limits)
+    train, held = split(examples.labels, settings.eval_fraction, settings.seed)
+    return Plan(examples, train, held, settings, base, Path(filename).name)

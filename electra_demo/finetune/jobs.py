@@ -1,6 +1,6 @@
 """Training runs, server side: a child process per run, one at a time, a bounded queue, cancel.
 
-:class:`Trainings` takes a checked :class:`Plan`, queues it (at most ``ELECTRA_DEMO_TRAIN_QUEUE``
+:class:`Trainings` takes a checked plan, queues it (at most ``ELECTRA_DEMO_TRAIN_QUEUE``
 runs wait, default 4; ``ELECTRA_DEMO_TRAIN_CONCURRENCY`` train at once, default 1) and runs it in
 its own process (``python -m electra_demo.finetune.worker``: a fresh interpreter, so the Trainer's
 and accelerate's process-wide state never touch the server, and its memory goes back when it
@@ -11,9 +11,10 @@ limit (``ELECTRA_DEMO_TRAIN_SECONDS``, default 900) is kept by the child, which 
 and saves the model trained so far; a child that overruns it by far is killed. No child outlives
 its run, nor the server (it watches its parent, and :meth:`Trainings.shutdown` runs at exit).
 
-A run's plan is any :class:`TrainingPlan`: :class:`Plan` (classification) here, the tagging and
-QA plans in :mod:`.tag_data` and :mod:`.qa_data`. Its ``task`` picks the child's module
-(:data:`electra_demo.finetune.KINDS`); its ``payload()`` is what that child reads.
+A run's plan is any :class:`~electra_demo.finetune.data.TrainingPlan`: classification's
+:class:`~electra_demo.finetune.data.Plan`, the tagging and QA plans in :mod:`.tag_data` and
+:mod:`.qa_data`, Adapt's in :mod:`electra_demo.adapt.plan`. Its ``task`` picks the child's module
+(:data:`electra_demo.trained.kinds.KINDS`); its ``payload()`` is what that child reads.
 """
 
 from __future__ import annotations
@@ -29,17 +30,17 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from electra_demo import optional
 from electra_demo.checks import InputError
-from electra_demo.config import ResolvedSlot
-from electra_demo.finetune import KINDS, data
+from electra_demo.config import env_number
 from electra_demo.finetune.child import CANCEL_GRACE, Child
-from electra_demo.finetune.data import Examples, Limits, Settings
-from electra_demo.trained.store import Store, new_model_id
+from electra_demo.finetune.data import TrainingPlan
+from electra_demo.trained import kinds
+from electra_demo.trained.kinds import KINDS
+from electra_demo.trained.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,95 +51,6 @@ class TrainingFailed(RuntimeError):
     """The run failed; the message says why (shown to the visitor as is)."""
 
 
-class TrainingPlan(Protocol):
-    """What the queue, the child and the store need of a checked training request, whatever its
-    task: the base (``settings.base``, ``settings.mode``, ``settings.to_json()``, ``base``), the
-    upload's name, and the rest through these methods."""
-
-    task: str  # a key of finetune.KINDS
-    settings: Any
-    base: ResolvedSlot
-    file: str
-
-    def rows(self) -> dict[str, int]: ...  # {"train", "eval", "dropped"}
-
-    def labels(self) -> list[str]: ...  # the result's "labels"
-
-    def public_settings(self, time_limit: float) -> dict[str, Any]: ...
-
-    def payload(self) -> dict[str, Any]: ...  # the child's data: "labels", "train", "eval", ...
-
-    def model_name(self) -> str: ...  # how the head lists name the trained model
-
-    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]: ...  # store Meta's task fields
-
-
-@dataclass
-class Plan:
-    """A checked training request: the kept rows, their split, the settings and the base."""
-
-    examples: Examples
-    train: list[int]
-    held: list[int]
-    settings: Settings
-    base: ResolvedSlot
-    file: str  # the uploaded file's name
-    task: str = "classify"
-
-    def rows(self) -> dict[str, int]:
-        return {"train": len(self.train), "eval": len(self.held), "dropped": self.examples.dropped}
-
-    def labels(self) -> list[str]:
-        return self.examples.label_names
-
-    def payload(self) -> dict[str, Any]:
-        return {"labels": self.labels(), "train": self.part(self.train), "eval": self.part(self.held)}
-
-    def model_name(self) -> str:
-        stem = Path(self.file).stem[:40] or "upload"
-        return f"{stem}: {len(self.labels())} classes, {self.settings.mode}"
-
-    def meta_fields(self, result: dict[str, Any]) -> dict[str, Any]:
-        return {"pair": self.examples.pairs is not None, "accuracy": result["metrics"]["accuracy"]}
-
-    def public_settings(self, time_limit: float) -> dict[str, Any]:
-        columns = self.examples.columns
-        settings = self.settings.to_json()
-        return {
-            "text_column": columns["text"],
-            "label_column": columns["label"],
-            "pair_column": columns.get("pair", ""),
-            **{k: v for k, v in settings.items() if k not in ("base", "mode")},
-            "time_limit": time_limit,
-        }
-
-    def part(self, indices: list[int]) -> dict[str, Any]:
-        ex = self.examples
-        ids = ex.label_ids
-        part: dict[str, Any] = {"texts": [ex.texts[i] for i in indices], "labels": [ids[i] for i in indices]}
-        if ex.pairs is not None:
-            part["pairs"] = [ex.pairs[i] for i in indices]
-        return part
-
-
-def make_plan(
-    upload: str | os.PathLike[str] | bytes,
-    filename: str,
-    text_column: object,
-    label_column: object,
-    pair_column: object,
-    settings: Settings,
-    base: ResolvedSlot,
-    limits: Limits,
-) -> Plan:
-    """Read and check the upload, pick its columns and hold rows out: everything a run needs,
-    checked before it queues (every problem is an InputError naming the limit)."""
-    table = data.read_upload(upload, filename, limits)
-    examples = data.build_examples(table, text_column, label_column, pair_column, limits)
-    train, held = data.split(examples.labels, settings.eval_fraction, settings.seed)
-    return Plan(examples, train, held, settings, base, Path(filename).name)
-
-
 class Run:
     """One training request, from the queue to its result (thread-safe through its manager)."""
 
@@ -147,7 +59,7 @@ class Run:
         self.plan = plan
         self.owner = owner
         self.manager = manager
-        self.model_id = new_model_id(KINDS[plan.task].prefix)
+        self.model_id = kinds.new_id(plan.task)
         self.state = "queued"  # queued, starting, training, evaluating, saving, finished
         self.version = 0  # bumped on every change, for followers
         self.max_steps = 0
@@ -213,7 +125,8 @@ class Run:
         if self.finished:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _changed(self, **fields: Any) -> None:
+    def changed(self, **fields: Any) -> None:
+        """Set ``fields`` and wake the followers (the child's driver reports through this)."""
         with self.manager.cond:
             for key, value in fields.items():
                 setattr(self, key, value)
@@ -235,19 +148,6 @@ class Run:
             "seconds": round(float(self.progress.get("elapsed", 0.0)), 3),
             "stopped": "cancelled",
         }
-
-
-def _setting(environ: Mapping[str, str], name: str, default: float, low: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = low - 1
-    if not value >= low:
-        raise ValueError(f"{name} must be a number from {low:g}; got {raw!r}")
-    return value
 
 
 def default_threads() -> int:
@@ -286,10 +186,10 @@ class Trainings:
     def from_environ(cls, environ: Mapping[str, str], store: Store, **kwargs: Any) -> Trainings:
         return cls(
             store,
-            concurrency=int(_setting(environ, "ELECTRA_DEMO_TRAIN_CONCURRENCY", 1, 1)),
-            queue_size=int(_setting(environ, "ELECTRA_DEMO_TRAIN_QUEUE", 4, 0)),
-            time_limit=_setting(environ, "ELECTRA_DEMO_TRAIN_SECONDS", 900.0, 1),
-            threads=int(_setting(environ, "ELECTRA_DEMO_TRAIN_THREADS", default_threads(), 1)),
+            concurrency=int(env_number(environ, "ELECTRA_DEMO_TRAIN_CONCURRENCY", 1, low=1)),
+            queue_size=int(env_number(environ, "ELECTRA_DEMO_TRAIN_QUEUE", 4, low=0)),
+            time_limit=env_number(environ, "ELECTRA_DEMO_TRAIN_SECONDS", 900.0, low=1),
+            threads=int(env_number(environ, "ELECTRA_DEMO_TRAIN_THREADS", default_threads(), low=1)),
             **kwargs,
         )
 
@@ -357,7 +257,7 @@ class Trainings:
                 run.state = "starting"
                 run.version += 1
                 self.cond.notify_all()
-            Child(self, run).run()
+            Child(run, self.store, self.python, self.threads, self.time_limit).run()
         except Exception:
             log.exception("training run %s failed", run.id)
             run.error = "The training failed on the server; the error was logged. Please try again."

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from electra_demo import config
-from electra_demo.checks import InputError, check_int
+from electra_demo.checks import InputError, check_int, whole_number
 from electra_demo.config import ResolvedSlot
-from electra_demo.finetune.data import Limits, Settings, _whole
+from electra_demo.finetune.data import Limits, Settings
 from electra_demo.finetune.tag_data import split
-from electra_demo.text.tables import _decode, _read_bytes
+from electra_demo.text.tables import read_text
 
 FORMATS = (".json", ".jsonl", ".ndjson")
 DOC_STRIDE = (0, 256)
@@ -72,7 +72,7 @@ def read_qa(upload: str | os.PathLike[str] | bytes, filename: str, limits: Limit
             f"The file {name} is not a supported type for question answering; upload SQuAD JSON "
             f'(.json, with "data") or JSONL (.jsonl: question, context and answers a line).'
         )
-    text = _decode(_read_bytes(upload, name, limits.max_bytes), name)
+    text = read_text(upload, name, limits.max_bytes)
     if not text.strip():
         raise InputError(f"The file {name} is empty: it holds no questions.")
     if Path(name).suffix.lower() == ".json":
@@ -184,7 +184,7 @@ def _question(where: str, record: dict[str, Any], index: int) -> Question | None
 
 @dataclass
 class QAPlan:
-    """A checked QA request (see :class:`~electra_demo.finetune.jobs.TrainingPlan`)."""
+    """A checked QA request (see :class:`~electra_demo.finetune.data.TrainingPlan`)."""
 
     examples: QAExamples
     train: list[int]
@@ -239,7 +239,7 @@ def split_by_context(
 
 def check_stride(settings: Settings, doc_stride: object) -> QASettings:
     """The settings with the stride, checked against the window (``max_length``)."""
-    stride = check_int(_whole(doc_stride), *DOC_STRIDE, what="stride (doc_stride)")
+    stride = check_int(whole_number(doc_stride), *DOC_STRIDE, what="stride (doc_stride)")
     if stride > settings.max_length // 2:
         raise InputError(
             f"The stride ({stride} tokens) must be at most half the maximum length ({settings.max_length} "

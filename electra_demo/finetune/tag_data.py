@@ -36,7 +36,7 @@ from typing import Any
 from electra_demo.checks import InputError
 from electra_demo.config import ResolvedSlot
 from electra_demo.finetune.data import Limits, Settings
-from electra_demo.text.tables import _decode, _read_bytes
+from electra_demo.text.tables import read_text
 
 FORMATS = (".conll", ".txt", ".tsv", ".iob", ".bio", ".jsonl", ".ndjson")
 MAX_WORDS = 1_000  # words in one sentence (longer ones are tagged in windows, but not this long)
@@ -71,7 +71,7 @@ def read_tagging(upload: str | os.PathLike[str] | bytes, filename: str, limits: 
             f"(.conll, .txt, .tsv: one `token tag` a line) or JSONL (.jsonl) with tokens and tags "
             f"or a text and its entity spans."
         )
-    text = _decode(_read_bytes(upload, name, limits.max_bytes), name)
+    text = read_text(upload, name, limits.max_bytes)
     lines = text.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
     if not first:
@@ -304,7 +304,7 @@ def split(count: int, eval_fraction: float, seed: int) -> tuple[list[int], list[
 
 @dataclass
 class TagPlan:
-    """A checked tagging request (see :class:`~electra_demo.finetune.jobs.TrainingPlan`)."""
+    """A checked tagging request (see :class:`~electra_demo.finetune.data.TrainingPlan`)."""
 
     examples: TagExamples
     train: list[int]

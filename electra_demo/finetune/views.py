@@ -17,7 +17,8 @@ CONFUSION_COLUMNS = ["true label", "predicted", "rows"]
 CLASS_COLUMNS = ["label", "precision", "recall", "F1", "support"]
 
 
-def _seconds(value: float) -> str:
+def duration(value: float) -> str:
+    """Seconds as the progress lines show them: "42 s", or "2.5 min" from two minutes on."""
     value = max(0.0, float(value))
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
@@ -36,8 +37,8 @@ def status_line(shown: Mapping[str, Any]) -> str:
     if status == "training" and "step" in shown:
         return (
             f"🏋️ **Training: step {shown['step']} of {shown.get('max_steps', '?')}** "
-            f"(epoch {shown['epoch']:.2f}), loss {shown['loss']:.4f} · {_seconds(shown['elapsed'])} "
-            f"elapsed, about {_seconds(shown['remaining'])} left."
+            f"(epoch {shown['epoch']:.2f}), loss {shown['loss']:.4f} · {duration(shown['elapsed'])} "
+            f"elapsed, about {duration(shown['remaining'])} left."
         )
     if status == "training":
         return f"🏋️ Training: {shown.get('max_steps', '?')} steps to go..."
@@ -93,7 +94,7 @@ def _outcome(result: Mapping[str, Any], sizes: str) -> tuple[str, str | None]:
     """How the run ended (trained, time limit): its first words; with the whole line instead when
     it was cancelled."""
     steps = result["history"][-1]["step"] if result["history"] else 0
-    took = _seconds(result["seconds"])
+    took = duration(result["seconds"])
     if result["stopped"] == "cancelled":
         return "", f"⏹️ **Cancelled** after {steps} steps ({took}); no model was kept. {sizes}."
     head = (

@@ -1,7 +1,7 @@
 """What every training child shares: the events file, stopping, loading the base, the Trainer's
 arguments, saving the checkpoint and its zip, and ``main``.
 
-A child is ``python -m electra_demo.finetune.<worker> SPEC.json`` (:data:`electra_demo.finetune.KINDS`
+A child is ``python -m electra_demo.finetune.<worker> SPEC.json`` (:data:`electra_demo.trained.kinds.KINDS`
 names the module per task), started by :mod:`electra_demo.finetune.child`; its module calls
 :func:`main` with its own ``train(spec, events, stop) -> result``. One process per run, so that
 accelerate's and the Trainer's process-wide state never touch the serving process and the memory

@@ -69,16 +69,12 @@ def encode(tokenizer: Any, questions: list[dict[str, Any]], max_length: int, doc
     """Training rows: every window of every question, with its start and end positions."""
     if not questions:
         return []
-    encoded = tokenizer(
+    encoded = qa.encode_windows(
+        tokenizer,
         [q["question"].lstrip() for q in questions],
         [q["context"] for q in questions],
-        truncation="only_second",
-        max_length=max_length,
-        stride=doc_stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_token_type_ids=True,
-        split_special_tokens=True,
+        max_length,
+        doc_stride,
     )
     rows = []
     for w, ids in enumerate(encoded["input_ids"]):

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import spaces  # before torch touches CUDA, as ZeroGPU requires
@@ -168,71 +168,93 @@ def _export_main(argv: list[str] | None = None) -> None:
 
 
 def export_model(model: torch.nn.Module, architecture: str, target: Path, int8: bool) -> Path:
-    """Export, optimise (and optionally quantise) ``model`` to ``target/model.onnx``, atomically."""
-    from onnxruntime.transformers import optimizer
-
-    names = output_names(architecture)
-    config = model.config
-    previous = getattr(config, "_attn_implementation", None)
+    """Export, optimise (and optionally quantise) ``model`` to ``target/model.onnx``, atomically:
+    the steps run in a scratch folder beside ``target``, which gets the finished model only."""
+    previous = getattr(model.config, "_attn_implementation", None)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         if previous not in (None, "eager"):
             model.set_attn_implementation("eager")  # the legacy exporter traces eager attention
-        wrapper = _Outputs(model, names).eval()
-        sample = torch.ones((1, 8), dtype=torch.long)
-        axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
-        axes.update({name: {0: "batch", 1: "sequence"} for name in names})
-        if architecture == "sequence-classification":
-            axes["logits"] = {0: "batch"}
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapper,
-                (sample, sample, torch.zeros_like(sample)),
-                str(work / "raw.onnx"),
-                dynamo=False,
-                opset_version=17,
-                input_names=INPUT_NAMES,
-                output_names=names,
-                dynamic_axes=axes,
-            )
-        optimized = optimizer.optimize_model(
-            str(work / "raw.onnx"),
-            model_type="bert",
-            num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size,
-        )
-        optimized.save_model_to_file(str(work / "fp32.onnx"))
-        final = work / "fp32.onnx"
+        final = _optimise(_trace(model, architecture, work / "raw.onnx"), model.config, work / "fp32.onnx")
         if int8:
-            import onnx
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(
-                str(final),
-                str(work / "int8.onnx"),
-                weight_type=QuantType.QInt8,
-                # the optimiser's fused graph lacks some value types; declare the default
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
-            final = work / "int8.onnx"
-        (work / "out").mkdir()
-        final.rename(work / "out" / "model.onnx")
-        # Several processes (Ray replicas or actors) may export the same checkpoint at once: the
-        # first complete export stays (others may be reading it); a leftover without a model goes.
-        if target.exists() and not (target / "model.onnx").is_file():
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            (work / "out").rename(target)
-        except OSError:
-            if not (target / "model.onnx").is_file():
-                raise
-        return target / "model.onnx"
+            final = _quantise(final, work / "int8.onnx")
+        return _publish(final, work / "out", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if previous not in (None, "eager"):
             model.set_attn_implementation(previous)
         model.eval()  # export toggles training mode on the way out: never serve with dropout on
+
+
+def _trace(model: torch.nn.Module, architecture: str, path: Path) -> Path:
+    """The model traced to ONNX at ``path``: batch and sequence length left dynamic."""
+    names = output_names(architecture)
+    wrapper = _Outputs(model, names).eval()
+    sample = torch.ones((1, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    axes.update({name: {0: "batch", 1: "sequence"} for name in names})
+    if architecture == "sequence-classification":
+        axes["logits"] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (sample, sample, torch.zeros_like(sample)),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=INPUT_NAMES,
+            output_names=names,
+            dynamic_axes=axes,
+        )
+    return path
+
+
+def _optimise(raw: Path, config: Any, path: Path) -> Path:
+    """ONNX Runtime's transformer optimizer (attention and layer-norm fusion) on ``raw``; ``config``
+    is the model's (a transformers ``PretrainedConfig``: its heads and hidden size)."""
+    from onnxruntime.transformers import optimizer
+
+    optimized = optimizer.optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+    )
+    optimized.save_model_to_file(str(path))
+    return path
+
+
+def _quantise(fp32: Path, path: Path) -> Path:
+    """ONNX Runtime's dynamic int8 quantiser on ``fp32``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(fp32),
+        str(path),
+        weight_type=QuantType.QInt8,
+        # the optimiser's fused graph lacks some value types; declare the default
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return path
+
+
+def _publish(final: Path, out: Path, target: Path) -> Path:
+    """Move ``final`` into ``target/model.onnx`` by renaming a whole folder (``out``) into place.
+
+    Several processes (Ray replicas or actors) may export the same checkpoint at once: the first
+    complete export stays (others may be reading it); a leftover without a model goes."""
+    out.mkdir()
+    final.rename(out / "model.onnx")
+    if target.exists() and not (target / "model.onnx").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        out.rename(target)
+    except OSError:
+        if not (target / "model.onnx").is_file():
+            raise
+    return target / "model.onnx"
 
 
 def probe_inputs(vocab_size: int) -> dict[str, np.ndarray]:

@@ -39,7 +39,6 @@ from typing import Any
 from electra_demo import config, optional
 from electra_demo.batch import TASKS, Job, plan_job, run_job, task_slot
 from electra_demo.checks import InputError
-from electra_demo.finetune import is_model_id
 from electra_demo.scale import cluster as ray_common
 from electra_demo.scale import output as batch_output
 from electra_demo.service import ModelService
@@ -139,11 +138,8 @@ def check_utf8(path: str) -> None:
 def plan(args: argparse.Namespace, columns: list[str]) -> Job:
     """The Batch tab's checks on the task, its settings and the columns (no rows are read)."""
     name = Path(args.input).name
-    tables._check_columns(columns, name)  # unnamed or repeated columns: the Batch tab's messages
+    tables.check_columns(columns, name)  # unnamed or repeated columns: the Batch tab's messages
     table = tables.Table(columns=columns, rows=[dict.fromkeys(columns, "x")], name=name)
-    # a fine-tuned head (ft-...) from the store on this machine's disk (ELECTRA_DEMO_CACHE); the
-    # actors find it there too, or on a volume every node shares
-    head_slot = ModelService().resolve(args.head).slot if is_model_id(args.head) else None
     return plan_job(
         table,
         args.task,
@@ -155,7 +151,9 @@ def plan(args: argparse.Namespace, columns: list[str]) -> Job:
         aggregation=args.aggregation,
         threshold=args.threshold,
         top_k=args.top_k,
-        head_slot=head_slot,
+        # a trained model's id as head: from the store on this machine's disk (ELECTRA_DEMO_CACHE);
+        # the actors find it there too, or on a volume every node shares
+        models=ModelService(),
     )
 
 
@@ -168,8 +166,8 @@ def split_lines(batch: Any) -> Any:
 
     lines: list[str] = []
     for data, path in zip(batch.column("bytes").to_pylist(), batch.column("path").to_pylist(), strict=True):
-        text = tables._decode(data, Path(path).name)  # not UTF-8: the Batch tab's message
-        lines.extend(line for line in tables._lines(text) if line.strip())
+        text = tables.decode_utf8(data, Path(path).name)  # not UTF-8: the Batch tab's message
+        lines.extend(line for line in tables.text_lines(text) if line.strip())
     return pa.table({"line": pa.array(lines, pa.large_string())})
 
 
@@ -185,15 +183,15 @@ def parse_line(line: str) -> dict[str, str] | str:
     except (ValueError, RecursionError):
         return "This line cannot be read as JSON."
     if not isinstance(value, dict):
-        return f'This line is a JSON {tables._json_kind(value)}, not an object such as {{"text": "..."}}.'
+        return f'This line is a JSON {tables.json_kind(value)}, not an object such as {{"text": "..."}}.'
     row = {}
     for key, item in value.items():
         if isinstance(item, (dict, list)):
             return (
-                f"The value of {tables.quote_name(key)} is a JSON {tables._json_kind(item)}; values must "
+                f"The value of {tables.quote_name(key)} is a JSON {tables.json_kind(item)}; values must "
                 f"be text, numbers, true/false or null (nested values are not read)."
             )
-        row[key] = tables._scalar_text(item)
+        row[key] = tables.scalar_text(item)
     return row
 
 
@@ -209,7 +207,7 @@ class Scorer:
         import pyarrow as pa
 
         records = self.score(batch.to_pylist())
-        texts = [json.dumps(r, ensure_ascii=False, default=tables._json_default) for r in records]
+        texts = [json.dumps(r, ensure_ascii=False, default=tables.json_default) for r in records]
         return pa.table({"record": pa.array(texts, pa.large_string())})
 
     def score(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -218,7 +216,7 @@ class Scorer:
             if self.kind in ("jsonl", "txt"):
                 item = parse_line(row["line"]) if self.kind == "jsonl" else {"text": row["line"]}
             else:
-                item = {key: tables._scalar_text(value) for key, value in row.items()}
+                item = {key: tables.scalar_text(value) for key, value in row.items()}
                 if self.kind == "csv" and not any(v.strip() for v in item.values()):
                     continue  # a blank record: not a row, as in the Batch tab
             parsed.append(item)
@@ -328,22 +326,15 @@ def check(args: argparse.Namespace) -> tuple[str, Job]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ray_common.setup_logging()
     args = parse_args(argv)
     try:
         for module in ("ray.data", "pyarrow"):  # before reading anything: say what is missing first
             optional.require(module, "python -m electra_demo.batch_ray")
         kind, job = check(args)
     except (InputError, OSError, optional.MissingDependency) as error:
-        print(f"batch_ray: {error}", file=sys.stderr)
-        return 2
-    connection = ray_common.init_ray(
-        args.address,
-        num_cpus=args.num_cpus,
-        object_store_memory=ray_common.mebibytes(args.object_store_mb),
-        env_vars=ray_common.forwarded_environ(),
-    )
-    try:
+        return ray_common.refused("batch_ray", error)
+    with ray_common.session(args, ray_common.forwarded_environ()):
         from ray.data import DataContext
 
         context = DataContext.get_current()
@@ -353,8 +344,6 @@ def main(argv: list[str] | None = None) -> int:
         batches = dataset(args.input, kind, job, args).iter_batches(batch_format="pyarrow")
         rows, errors = batch_output.write_records(batches, args.output)
         elapsed = time.perf_counter() - started
-    finally:
-        ray_common.shutdown_ray(connection)
     rate = rows / elapsed if elapsed > 0 else float("nan")
     print(
         f"batch_ray: {rows} rows, {errors} errors, {rate:.1f} rows/s "

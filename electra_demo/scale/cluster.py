@@ -1,8 +1,9 @@
 """Starting Ray for this project's Ray tools: a local Ray on loopback, or the cluster the user names.
 
-Shared by ``python -m electra_demo.serve_ray`` and ``python -m electra_demo.batch_ray``, their tests
-and the benchmark. Ray is an optional dependency (``requirements-scale.txt``): it is imported only
-inside these functions and the two Ray modules, never by the app.
+Shared by ``python -m electra_demo.serve_ray`` and ``python -m electra_demo.batch_ray`` (their
+logging, their refusals and the Ray session of their ``main``), their tests and the benchmark. Ray
+is an optional dependency (``requirements-scale.txt``): it is imported only inside these functions
+and the two Ray modules, never by the app.
 
 Loopback only: a local Ray started here takes ``127.0.0.1`` as its node address, has no dashboard
 and sends no usage statistics. ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough:
@@ -14,10 +15,12 @@ IP, as it does on a laptop). Connecting to a real cluster is ``address=...`` (th
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,3 +117,32 @@ def shutdown_ray(connection: Connection) -> None:
 
 def mebibytes(value: int | None) -> int | None:
     return None if value is None else value * 1024 * 1024
+
+
+# ---- the commands' shared prologue -----------------------------------------------------------
+def setup_logging() -> None:
+    """The Ray commands' log lines: time, level, logger, message."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def refused(prog: str, error: object) -> int:
+    """Say on stderr why ``prog`` does not start (before Ray does); its exit status, 2."""
+    print(f"{prog}: {error}", file=sys.stderr)
+    return 2
+
+
+@contextmanager
+def session(args: argparse.Namespace, env_vars: Mapping[str, str]) -> Iterator[Connection]:
+    """Ray for the ``with`` block, as a command's ``--address``, ``--num-cpus`` and
+    ``--object-store-mb`` ask (``env_vars`` go to every task and actor); disconnected after it,
+    which stops a local Ray started here."""
+    connection = init_ray(
+        args.address,
+        num_cpus=args.num_cpus,
+        object_store_memory=mebibytes(args.object_store_mb),
+        env_vars=env_vars,
+    )
+    try:
+        yield connection
+    finally:
+        shutdown_ray(connection)

@@ -40,7 +40,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> tuple[int, int
     keys: dict[str, None] = {}
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, default=tables._json_default) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False, default=tables.json_default) + "\n")
             rows += 1
             errors += "error" in record
             keys.update(dict.fromkeys(record))

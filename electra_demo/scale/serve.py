@@ -40,6 +40,7 @@ from electra_demo import optional
 from electra_demo.api import create_api
 from electra_demo.api.edge import REQUEST_ID, ASGIApp, Message, Receive, Scope, Send
 from electra_demo.api.security import Guard, SettingsError
+from electra_demo.config import env_number
 from electra_demo.scale import cluster as ray_common
 from electra_demo.service import ModelService
 
@@ -155,10 +156,7 @@ class Scaling:
 
 def concurrency(env_vars: Mapping[str, str]) -> int:
     """``ELECTRA_DEMO_CONCURRENCY`` as the replicas will read it (electra_demo.config's default 8)."""
-    raw = env_vars.get("ELECTRA_DEMO_CONCURRENCY", "").strip() or "8"
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"ELECTRA_DEMO_CONCURRENCY must be a whole number, at least 1; got {raw[:40]!r}.")
-    return int(raw)
+    return env_number(env_vars, "ELECTRA_DEMO_CONCURRENCY", 8, low=1, whole=True)
 
 
 def deployment(
@@ -267,7 +265,7 @@ def wait_for_signal() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ray_common.setup_logging()
     args = parse_args(argv)
     env_vars = ray_common.forwarded_environ()
     try:
@@ -275,35 +273,25 @@ def main(argv: list[str] | None = None) -> int:
             args.scaling, env_vars, replica_cpus=args.replica_cpus, ship_code=args.address is not None
         )
     except SettingsError as error:
-        print(f"serve_ray: {error}", file=sys.stderr)
-        return 2
+        return ray_common.refused("serve_ray", error)
     if args.address is None and not port_free(args.host, args.port):
-        print(f"serve_ray: {args.host}:{args.port} is in use; choose another --port.", file=sys.stderr)
-        return 2
-    connection = ray_common.init_ray(
-        args.address,
-        num_cpus=args.num_cpus,
-        object_store_memory=ray_common.mebibytes(args.object_store_mb),
-        env_vars=env_vars,
-    )
-    try:
-        serve.start(http_options={"host": args.host, "port": args.port})
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
-        url = f"http://{args.host}:{args.port}"
-        print(
-            f"serve_ray: the /v1 API on {describe(args.scaling)} at {url}/v1 (health: {url}/health)",
-            flush=True,
-        )
-        wait_for_signal()
-        print("serve_ray: stopping", flush=True)
-    finally:
+        return ray_common.refused("serve_ray", f"{args.host}:{args.port} is in use; choose another --port.")
+    with ray_common.session(args, env_vars) as connection:
         try:
+            serve.start(http_options={"host": args.host, "port": args.port})
+            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+            url = f"http://{args.host}:{args.port}"
+            print(
+                f"serve_ray: the /v1 API on {describe(args.scaling)} at {url}/v1 (health: {url}/health)",
+                flush=True,
+            )
+            wait_for_signal()
+            print("serve_ray: stopping", flush=True)
+        finally:
             if connection.local:
                 serve.shutdown()
             else:
                 serve.delete(APP_NAME)  # a cluster keeps running; take only our application off it
-        finally:
-            ray_common.shutdown_ray(connection)
     return 0
 
 

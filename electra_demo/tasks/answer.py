@@ -13,8 +13,9 @@ from typing import Any
 from electra_demo import config
 from electra_demo.checks import InputError, check_int, check_text
 from electra_demo.runtime.models import LoadedModel
-from electra_demo.tasks.tag import Resolving, pick_model
+from electra_demo.tasks.common import Resolving
 from electra_demo.text import qa
+from electra_demo.trained.require import require
 
 SLOT = "qa"
 
@@ -117,7 +118,7 @@ def run(
     question, context, top_k, max_answer_len, impossible = preprocess(
         question, context, top_k, max_answer_len, handle_impossible_answer
     )
-    loaded = models.load(pick_model(models, model, SLOT, "qa", "/answer"))
+    loaded = models.load(require(models, model, ("qa",), "/answer", default=SLOT))
     max_seq_len, doc_stride = window_settings(loaded, question, max_seq_len, doc_stride)
     settings = {
         "top_k": top_k,

@@ -1,30 +1,24 @@
 """Sequence classification with a fine-tuned head: every class with its probability.
 
-A head is a registry slot (``sentiment``, ``emotion``, ``nli``) or a model a visitor fine-tuned
-in the demo, named by its id (``ft-`` and hex characters; see :mod:`electra_demo.finetune`).
+A head is a registry slot (``sentiment``, ``emotion``, ``nli``) or a classifier a visitor
+fine-tuned in the demo, named by its id (see :mod:`electra_demo.trained`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from electra_demo import config
 from electra_demo.checks import InputError, check_choice, check_text
-from electra_demo.config import ResolvedSlot, Slot
-from electra_demo.finetune import is_model_id
+from electra_demo.config import Slot
 from electra_demo.runtime.models import LoadedModel
-from electra_demo.tasks.common import Models
+from electra_demo.tasks.common import Resolving
 from electra_demo.text.processing import sigmoid, softmax
-from electra_demo.trained.store import UnknownModel, check_kind, known_slot
-
-
-class Heads(Models, Protocol):
-    """What this task needs from the service: a head loaded once, and where a head comes from."""
-
-    def resolve(self, name: str) -> ResolvedSlot: ...
+from electra_demo.trained.kinds import is_model_id
+from electra_demo.trained.require import require
+from electra_demo.trained.store import UnknownModel, known_slot
 
 
 @dataclass
@@ -44,7 +38,7 @@ class ClassifyResult:
 
 
 def check_head(head: object) -> str:
-    """A registry head, or something shaped like a fine-tuned model's id (checked on loading)."""
+    """A registry head, or something shaped like a trained model's id (checked on loading)."""
     if is_model_id(head):
         return str(head)
     return check_choice(head, config.CLASSIFY_HEADS, what="head")
@@ -92,12 +86,12 @@ def postprocess(labels: list[str], logits: np.ndarray, multi_label: bool) -> lis
     return sorted(zip(labels, scores.tolist(), strict=True), key=lambda x: -x[1])
 
 
-def run(models: Heads, head: str, text: str, text_pair: str | None = "") -> ClassifyResult:
+def run(models: Resolving, head: str, text: str, text_pair: str | None = "") -> ClassifyResult:
     """Every class of a fine-tuned head with its probability, highest first."""
     checked = check_head(head)
-    slot = models.resolve(checked).slot if is_model_id(checked) else None  # unknown: UnknownModel
-    if slot is not None:
-        check_kind(checked, slot, "classify", "/classify")  # a tagger or reader: a clear message
+    slot = None
+    if is_model_id(checked):  # unknown: UnknownModel; a tagger or reader: WrongKind
+        slot = models.resolve(require(models, checked, ("classify",), "/classify")).slot
     head, text, pair = preprocess(checked, text, text_pair, slot)
     loaded = models.load(head)
     ids, types, truncated = tokenize(loaded, text, pair)

@@ -9,6 +9,7 @@ import numpy as np
 
 from electra_demo import config
 from electra_demo.checks import InputError
+from electra_demo.config import ResolvedSlot
 from electra_demo.runtime.models import LoadedModel
 from electra_demo.text.processing import best_windows, plan_windows
 
@@ -19,6 +20,13 @@ class Models(Protocol):
     """What a task needs from the service: a slot, loaded once."""
 
     def load(self, name: str) -> LoadedModel: ...
+
+
+class Resolving(Models, Protocol):
+    """What a task that takes a visitor's trained model needs: where a name comes from, too (for
+    :func:`electra_demo.trained.require.require`)."""
+
+    def resolve(self, name: str) -> ResolvedSlot: ...
 
 
 def encode(loaded: LoadedModel, text: str) -> Encoding:

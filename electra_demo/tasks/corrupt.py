@@ -12,7 +12,7 @@ from electra_demo.checks import check_probability, check_seed, check_text
 from electra_demo.optional import lazy_module
 from electra_demo.runtime.models import LoadedModel
 from electra_demo.tasks import detect
-from electra_demo.tasks.common import Models, encode, token_logits
+from electra_demo.tasks.common import Resolving, encode, token_logits
 from electra_demo.text.processing import (
     apply_replacements,
     choose_words,
@@ -79,7 +79,7 @@ class Plan:
     chosen: list[int]
 
 
-class PairModels(Models, Protocol):
+class PairModels(Resolving, Protocol):
     """The service, which also loads an adapted model's own generator."""
 
     def load_generator(self, name: str) -> LoadedModel: ...
@@ -166,9 +166,9 @@ def run(
 ) -> CorruptResult:
     """ELECTRA's training signal: mask words, let the generator sample replacements, then
     ask the discriminator which tokens of the corrupted text were replaced. ``model``: an
-    adapted model's id (``ad-...``): its own generator and discriminator, else the registry's."""
+    adapted model's id (from the Adapt tab): its own generator and discriminator, else the registry's."""
     text, fraction, seed = preprocess(text, fraction, seed)
-    slot = detect.check_model(model)
+    slot = detect.check_model(models, model, "/corrupt")
     generator = models.load("generator") if slot == detect.SLOT else models.load_generator(slot)
     models.load(slot)  # fail before sampling if the second model is missing
     words = plan(generator, text, fraction, seed)

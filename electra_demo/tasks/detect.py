@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from electra_demo import config
-from electra_demo.adapt import is_adapted
-from electra_demo.checks import InputError, check_probability, check_text
+from electra_demo.checks import check_probability, check_text
 from electra_demo.runtime.models import LoadedModel
-from electra_demo.tasks.common import Encoding, Models, encode, token_logits
+from electra_demo.tasks.common import Encoding, Models, Resolving, encode, token_logits
 from electra_demo.text.processing import Span, merge_words, sigmoid, token_spans, word_groups
+from electra_demo.trained.require import require
 
 SLOT = "discriminator"
 
@@ -36,18 +36,10 @@ def preprocess(text: object, threshold: object) -> tuple[str, float]:
     return check_text(text, max_chars=config.MAX_TEXT_CHARS), check_probability(threshold, what="threshold")
 
 
-def check_model(model: object) -> str:
-    """The slot to load: ``""`` (or None) is the registry's discriminator; an ``ad-...`` id is a
-    model adapted in the Adapt tab (unknown or expired ones fail when loaded, naming the tab)."""
-    if model is None or (isinstance(model, str) and not model.strip()):
-        return SLOT
-    if is_adapted(model):
-        return str(model)
-    shown = repr(model)[:60] if isinstance(model, str) else type(model).__name__
-    raise InputError(
-        f"The model must be empty (the demo's discriminator) or the id of a model adapted in the Adapt "
-        f"tab (ad- and at least 12 hex characters); got {shown}."
-    )
+def check_model(models: Resolving, model: object, where: str = "/detect") -> str:
+    """The slot to load: ``""`` (or None) is the registry's discriminator; else the id of a model
+    adapted in the Adapt tab (unknown or expired: UnknownModel; another kind: WrongKind)."""
+    return require(models, model, ("adapt",), where, default=SLOT)
 
 
 def postprocess(text: str, encoding: Encoding, logits: np.ndarray, threshold: float) -> tuple[list, list]:
@@ -70,9 +62,9 @@ def score(models: Models, text: str, threshold: float, slot: str = SLOT) -> Dete
 
 
 def run(
-    models: Models, text: str, threshold: float = config.DEFAULT_THRESHOLD, model: str = ""
+    models: Resolving, text: str, threshold: float = config.DEFAULT_THRESHOLD, model: str = ""
 ) -> DetectResult:
     """Replaced-token detection: P(replaced) for every token and word of ``text``; ``model``: an
-    adapted discriminator's id (``ad-...``), else the registry's."""
-    slot = check_model(model)
+    adapted discriminator's id (from the Adapt tab), else the registry's."""
+    slot = check_model(models, model)
     return score(models, *preprocess(text, threshold), slot)

@@ -2,7 +2,7 @@
 integrated gradients through Captum).
 
 The explained quantity f is a logit, before softmax or sigmoid: the target label's logit for a
-classification head (``sentiment``, ``emotion``, ``nli``, a fine-tuned ``ft-...`` head), the
+classification head (``sentiment``, ``emotion``, ``nli``, a classifier fine-tuned in the demo), the
 target token's replaced logit for ``detect``, start logit + end logit of the target span for
 ``qa``. The target is fixed before attributing: the model's own pick by default (for ``qa``, the
 QA task's best answer span), or the one the caller names. Attributions are taken at the output of
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +43,9 @@ from electra_demo.tasks.explain_inputs import (
     pieces,
 )
 from electra_demo.text.processing import sigmoid, softmax
-from electra_demo.trained.store import WrongKind, known_slot, task_of
+from electra_demo.trained.kinds import KINDS, is_model_id
+from electra_demo.trained.require import require
+from electra_demo.trained.store import known_slot
 
 Cancelled = salience.Cancelled
 TASKS = ("sentiment", "emotion", "nli", "detect", "qa")
@@ -53,7 +54,7 @@ DEFAULT_METHOD = "gradient_x_input"
 DEFAULT_STEPS = 32
 MAX_STEPS = 256
 MAX_TARGET_CHARS = 1_000
-FT_HEAD = re.compile(r"ft-[0-9a-f]{1,64}")  # a fine-tuned classification head's id
+KINDS_EXPLAINED = ("classify", "qa")  # the trained models it explains (a reader: as qa)
 SLOTS = {"detect": "discriminator", "qa": "qa"}  # the others are their own slot
 CONCURRENT = 2  # explanations at once: each holds a backward pass's activations
 _running = threading.BoundedSemaphore(CONCURRENT)
@@ -114,13 +115,18 @@ class ExplainResult:
 
 
 # ---- preprocess (pure) ------------------------------------------------------------------------
+def is_task(task: object) -> bool:
+    """One of :data:`TASKS`, or shaped like a trained model's id (its kind is checked on loading)."""
+    return task in TASKS or is_model_id(task)
+
+
 def check_task(task: object) -> str:
-    if isinstance(task, str) and (task in TASKS or FT_HEAD.fullmatch(task)):
+    if isinstance(task, str) and is_task(task):
         return task
     raise FieldError(
         "task",
         f"Unknown task {_named(task)}; expected one of: {', '.join(TASKS)}, or a fine-tuned head's id "
-        "(ft-...).",
+        f"({KINDS['classify'].prefix}...).",
     )
 
 
@@ -130,8 +136,8 @@ def preprocess(
     """Every argument checked, with messages naming what was expected and what came."""
     task = check_task(task)
     kind = "qa" if task == "qa" else "detect" if task == "detect" else "classify"
-    known = known_slot(task) if FT_HEAD.fullmatch(task) else None
-    if known is not None and task_of(known) == "qa":
+    known = known_slot(task) if is_model_id(task) else None
+    if known is not None and known.kind == "qa":
         kind = "qa"  # a reader fine-tuned in the demo: the qa task's meaning
     if method not in METHODS:
         raise FieldError("method", f"Unknown method {_named(method)}; expected one of: {', '.join(METHODS)}.")
@@ -194,16 +200,13 @@ def _kind(value: object) -> str:
 # ---- the model and the target -----------------------------------------------------------------
 def load(models: ExplainModels, request: Request) -> LoadedModel:
     """The slot's PyTorch model; a fine-tuned head is looked up first (unknown: a clear error)."""
-    if FT_HEAD.fullmatch(request.task):
-        try:
-            slot = models.resolve(request.task).slot
-        except InputError as error:  # the fine-tune store's own message (unknown or expired id)
+    if is_model_id(request.task):
+        try:  # unknown or expired, or another kind (a tagger...): the store's and kinds' messages
+            slot = models.resolve(require(models, request.task, KINDS_EXPLAINED, "/explain")).slot
+        except InputError as error:
             raise FieldError("task", str(error)) from None
         except KeyError:  # no fine-tune store in this build
             raise FieldError("task", "There is no fine-tuned head with that id here.") from None
-        if task_of(slot) not in ("classify", "qa"):
-            wanted = "qa" if request.kind == "qa" else "classify"
-            raise FieldError("task", str(WrongKind(request.task, task_of(slot), wanted, "/explain")))
         if request.kind == "qa":
             return models.load_torch(request.slot)
         if slot.pair and request.pair is None:

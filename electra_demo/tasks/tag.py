@@ -3,23 +3,20 @@
 Our part is the windows (so texts over 512 tokens are tagged completely, for every strategy);
 the aggregation is the pipeline's own ``postprocess``, run once over the whole text's token
 scores. The model is the registry's ``ner`` slot, or an entity tagger a visitor fine-tuned in
-the demo, named by its id (``ft-...``; see :mod:`electra_demo.finetune`).
+the demo, named by its id (see :mod:`electra_demo.trained`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from electra_demo import config
-from electra_demo.checks import InputError, check_choice, check_text
-from electra_demo.config import ResolvedSlot
-from electra_demo.finetune import is_model_id
+from electra_demo.checks import check_choice, check_text
 from electra_demo.runtime.models import LoadedModel
-from electra_demo.tasks.common import Encoding, Models, encode, token_logits
-from electra_demo.trained.store import check_kind
+from electra_demo.tasks.common import Encoding, Resolving, encode, token_logits
+from electra_demo.trained.require import require
 
 SLOT = "ner"
 
@@ -49,25 +46,6 @@ def preprocess(text: object, aggregation: object) -> tuple[str, str]:
         check_text(text, max_chars=config.MAX_TEXT_CHARS),
         check_choice(aggregation, config.AGGREGATIONS, what="aggregation"),
     )
-
-
-class Resolving(Models, Protocol):
-    def resolve(self, name: str) -> ResolvedSlot: ...
-
-
-def pick_model(models: Resolving, model: object, slot: str, task: str, where: str) -> str:
-    """The model to run: the registry ``slot`` for "" (or its name), else a fine-tuned model's id
-    of kind ``task`` (unknown or expired: UnknownModel; another kind: WrongKind)."""
-    if model is None or model == "" or model == slot:
-        return slot
-    if not is_model_id(model):
-        shown = repr(model) if isinstance(model, str) and len(model) <= 40 else "that value"
-        raise InputError(
-            f"The model must be empty (the demo's {slot} model) or the id of a model trained in the "
-            f"Fine-tune tab (ft-...); got {shown}."
-        )
-    check_kind(str(model), models.resolve(str(model)).slot, task, where)
-    return str(model)
 
 
 def postprocess(
@@ -104,7 +82,7 @@ def run(
     """Named entities, aggregated exactly as transformers' token-classification pipeline;
     ``model``: "" for the registry's tagger, or a fine-tuned tagger's id."""
     text, aggregation = preprocess(text, aggregation)
-    loaded = models.load(pick_model(models, model, SLOT, "tag", "/tag"))
+    loaded = models.load(require(models, model, ("tag",), "/tag", default=SLOT))
     encoding = encode(loaded, text)
     logits = token_logits(loaded, encoding[0])
     stacked = np.stack([logits[i] for i in range(len(encoding[0]))])

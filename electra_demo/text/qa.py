@@ -125,9 +125,17 @@ def decode(
     return sorted(candidates, key=lambda c: c.score, reverse=True)
 
 
-def encode_windows(tokenizer: Any, question: str, context: str, max_seq_len: int, doc_stride: int) -> Any:
+def encode_windows(
+    tokenizer: Any,
+    question: str | list[str],
+    context: str | list[str],
+    max_seq_len: int,
+    doc_stride: int,
+) -> Any:
     """The question and the context's windows of ``max_seq_len`` tokens sharing ``doc_stride``
-    (the QA tab's encoding, used too to evaluate a reader trained in the Fine-tune tab)."""
+    (the QA tab's encoding; a reader trained in the Fine-tune tab trains and is evaluated on the
+    same). Lists of questions and contexts give every pair's windows, ``overflow_to_sample_mapping``
+    naming each window's pair."""
     return tokenizer(
         question,
         context,

@@ -71,12 +71,11 @@ def read_table(
             f"The file {name} is not a supported type; upload a .csv, .jsonl or .txt file "
             f"(also accepted: .tsv, .ndjson)."
         )
-    data = _read_bytes(path_or_bytes, name, max_bytes)
-    text = _decode(data, name)
+    text = read_text(path_or_bytes, name, max_bytes)
     if not text.strip():
         raise InputError(f"The file {name} is empty.")
     if kind == "txt":
-        columns, rows = ["text"], [{"text": line} for line in _lines(text) if line.strip()]
+        columns, rows = ["text"], [{"text": line} for line in text_lines(text) if line.strip()]
     elif kind == "csv":
         columns, rows = _parse_csv(text, name)
     else:
@@ -88,6 +87,12 @@ def read_table(
     if len(rows) > max_rows:
         raise InputError(f"The file has {len(rows):,} rows; the limit is {max_rows:,}.")
     return Table(columns=columns, rows=rows, name=name, format=kind)
+
+
+def read_text(source: str | os.PathLike[str] | bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """An upload's text (its path on disk or its content): at most ``max_bytes``, strict UTF-8;
+    ``name`` is the file's name for the messages."""
+    return decode_utf8(_read_bytes(source, name, max_bytes), name)
 
 
 def _read_bytes(source: str | os.PathLike[str] | bytes, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -107,7 +112,7 @@ def _read_bytes(source: str | os.PathLike[str] | bytes, name: str, max_bytes: in
     return data
 
 
-def _decode(data: bytes, name: str) -> str:
+def decode_utf8(data: bytes, name: str) -> str:
     """Strict UTF-8 (an optional BOM is dropped); a binary or other-encoding file is refused."""
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -129,7 +134,7 @@ def _decode(data: bytes, name: str) -> str:
         ) from None
 
 
-def _lines(text: str) -> list[str]:
+def text_lines(text: str) -> list[str]:
     """Lines split at \\n, \\r\\n or \\r only (not at the other characters ``splitlines`` knows)."""
     lines = _LINE_BREAK.split(text)
     return lines[:-1] if lines and lines[-1] == "" else lines
@@ -162,7 +167,7 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[dict[str, str]]]:
     delimiter = ranked[0]
     (_, header), *records = parsed[delimiter]
     columns = [c.strip() for c in header]
-    _check_columns(columns, name)
+    check_columns(columns, name)
     for line, fields in records:
         if len(fields) != len(columns):
             raise InputError(
@@ -192,7 +197,7 @@ def _csv_records(text: str, delimiter: str, name: str) -> list[tuple[int, list[s
 def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[dict[str, str]]]:
     columns: dict[str, None] = {}  # first-seen order
     objects: list[dict[str, str]] = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -206,17 +211,17 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[dict[str, str]]]
             raise InputError(f"Line {number} of {name} cannot be read as JSON.") from None
         if not isinstance(value, dict):
             raise InputError(
-                f"Line {number} of {name} is a JSON {_json_kind(value)}, not an object "
+                f"Line {number} of {name} is a JSON {json_kind(value)}, not an object "
                 f'such as {{"text": "..."}}.'
             )
         row = {}
         for key, item in value.items():
             if isinstance(item, (dict, list)):
                 raise InputError(
-                    f"Line {number} of {name}: the value of {quote_name(key)} is a JSON {_json_kind(item)}; "
+                    f"Line {number} of {name}: the value of {quote_name(key)} is a JSON {json_kind(item)}; "
                     f"values must be text, numbers, true/false or null (nested values are not read)."
                 )
-            row[key] = _scalar_text(item)
+            row[key] = scalar_text(item)
             columns.setdefault(key)
         objects.append(row)
     names = list(columns)
@@ -224,11 +229,11 @@ def _parse_jsonl(text: str, name: str) -> tuple[list[str], list[dict[str, str]]]
         raise InputError(
             f'The file {name} has no columns: its objects are empty; use e.g. {{"text": "..."}}.'
         )
-    _check_columns(names, name)
+    check_columns(names, name)
     return names, [{c: row.get(c, "") for c in names} for row in objects]
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):
@@ -242,7 +247,7 @@ def _json_kind(value: object) -> str:
     return "number"
 
 
-def _scalar_text(value: object) -> str:
+def scalar_text(value: object) -> str:
     """A flat JSON value as text: strings as they are, null as empty, others as JSON writes them."""
     if isinstance(value, str):
         return value
@@ -251,7 +256,7 @@ def _scalar_text(value: object) -> str:
     return json.dumps(value)
 
 
-def _check_columns(columns: Sequence[str], name: str) -> None:
+def check_columns(columns: Sequence[str], name: str) -> None:
     seen: dict[str, int] = {}
     for position, column in enumerate(columns, start=1):
         if not column:
@@ -290,7 +295,7 @@ def write_outputs(
     csv_path, jsonl_path = _new_paths(directory, f"electra-batch-{task}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
     with open(jsonl_path, "w", encoding="utf-8", newline="\n") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
     # utf-8-sig: a BOM, so that Excel reads the accents right (read_table drops it again)
     with open(csv_path, "w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
@@ -316,10 +321,10 @@ def csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
+    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     item = getattr(value, "item", None)  # numpy scalars
     if callable(item):
         return item()

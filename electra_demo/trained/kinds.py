@@ -27,17 +27,21 @@ class Kind:
     prefix: str  # its id's prefix
     worker: str  # the training child's module: ``python -m <worker> SPEC.json``
     architecture: str  # config.AUTO_CLASSES key of its checkpoint
-    noun: str  # what such a model is called in messages ("a fine-tuned <noun>")
+    noun: str  # what its model card calls it ("your <noun>, fine-tuned in this demo from ...")
     tab: str  # the tab that trains it
     endpoints: tuple[str, ...]  # the page's and Gradio API's endpoints that take it
     routes: tuple[str, ...]  # the /v1 routes that take it
-    label: str  # what the page's model menus call it ("Yours: <label> ...")
+    label: str  # what a menu offering several kinds calls it ("Yours (<label>): ...")
+    called: str  # what messages call such a model ("a fine-tuned classifier")
+    made: str = "fine-tuned"  # what its tab does to a model ("<made> models are kept ...")
+    origin: str = "a model trained in the Fine-tune tab"  # where such a model comes from
     needs: tuple[str, ...] = ("accelerate",)  # optional modules its child imports (the Trainer's)
 
     @property
     def used_by(self) -> str:
-        """Where it can be used, for messages."""
-        return ", ".join((*self.endpoints, *self.routes))
+        """Where it can be used, for messages: the endpoints and routes, then any other use."""
+        uses = (*self.endpoints, *self.routes)
+        return ", ".join(sorted(uses, key=lambda use: not use.startswith("/")))  # stable: paths first
 
 
 KINDS: dict[str, Kind] = {
@@ -53,6 +57,7 @@ KINDS: dict[str, Kind] = {
             endpoints=("/classify", "/batch (classify)", "/explain"),
             routes=("/v1/classify", "/v1/embeddings"),
             label="classifier",
+            called="a fine-tuned classifier",
         ),
         Kind(
             task="tag",
@@ -64,6 +69,7 @@ KINDS: dict[str, Kind] = {
             endpoints=("/tag", "/batch (tag)"),
             routes=("/v1/tag", "/v1/embeddings"),
             label="tagger",
+            called="a fine-tuned entity tagger",
         ),
         Kind(
             task="qa",
@@ -75,6 +81,7 @@ KINDS: dict[str, Kind] = {
             endpoints=("/answer", "/batch (answer)", "/explain (qa)"),
             routes=("/v1/answer", "/v1/embeddings"),
             label="reader",
+            called="a fine-tuned reader (question answering)",
         ),
         Kind(  # the Adapt tab: a discriminator, its generator in the checkpoint's generator/
             task="adapt",
@@ -86,13 +93,26 @@ KINDS: dict[str, Kind] = {
             endpoints=("/detect", "/corrupt", "as the base of a Fine-tune run"),
             routes=("/v1/detect", "/v1/embeddings"),
             label="adapted",
+            called="an adapted discriminator",
+            made="adapted",
+            origin="a model adapted in the Adapt tab",
             needs=(),  # its own training loop: no Trainer, no accelerate
         ),
     )
 }
 
 PREFIXES: tuple[str, ...] = tuple(dict.fromkeys(kind.prefix for kind in KINDS.values()))
-MODEL_ID = re.compile("(?:" + "|".join(re.escape(p) for p in PREFIXES) + f")[0-9a-f]{{{HEX_CHARS},}}")
+if not all(re.fullmatch("[a-z]+-", prefix) for prefix in PREFIXES):  # the same in Python's and ECMA's regexes
+    raise ValueError(f"a kind's prefix must be lower-case letters and a dash; got {PREFIXES}")
+
+
+def id_pattern(*tasks: str) -> str:
+    """A regular expression (no anchors) for the ids of the kinds ``tasks`` (all kinds: none)."""
+    prefixes = dict.fromkeys(KINDS[t].prefix for t in (tasks or KINDS))
+    return "(?:" + "|".join(prefixes) + f")[0-9a-f]{{{HEX_CHARS},}}"
+
+
+MODEL_ID = re.compile(id_pattern())  # any kind's prefix and at least HEX_CHARS hex characters
 
 
 def is_model_id(name: object) -> bool:
@@ -100,17 +120,27 @@ def is_model_id(name: object) -> bool:
     return isinstance(name, str) and MODEL_ID.fullmatch(name) is not None
 
 
-def id_pattern(*tasks: str) -> str:
-    """A regular expression (no anchors) for the ids of the kinds ``tasks`` (all kinds: none)."""
-    prefixes = dict.fromkeys(KINDS[t].prefix for t in (tasks or KINDS))
-    return "(?:" + "|".join(re.escape(p) for p in prefixes) + f")[0-9a-f]{{{HEX_CHARS},}}"
-
-
 def kinds_for_id(name: object) -> tuple[Kind, ...]:
     """The kinds whose ids look like ``name`` (by prefix; the store knows which one it is)."""
     if not is_model_id(name):
         return ()
     return tuple(kind for kind in KINDS.values() if str(name).startswith(kind.prefix))
+
+
+def looks_like(name: object, *tasks: str) -> bool:
+    """Whether ``name`` has the shape of an id of one of the kinds ``tasks`` (it may be another
+    kind with the same prefix, or unknown: the store decides)."""
+    return any(kind.task in tasks for kind in kinds_for_id(name))
+
+
+def serving(where: str) -> tuple[str, ...]:
+    """The kinds that serve at ``where`` (an endpoint such as ``"/batch (tag)"`` or a /v1 route)."""
+    return tuple(kind.task for kind in KINDS.values() if where in (*kind.endpoints, *kind.routes))
+
+
+def called(tasks: tuple[str, ...]) -> str:
+    """What a message calls a model of one of the kinds ``tasks`` ("a fine-tuned classifier or ...")."""
+    return " or ".join(KINDS[task].called for task in tasks)
 
 
 def new_id(task: str) -> str:

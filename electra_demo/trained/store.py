@@ -1,4 +1,4 @@
-"""Trained models on disk under their ``ft-<hex>`` ids, for a while, a few at a time.
+"""Trained models on disk under their ids (:mod:`.kinds`), for a while, a few at a time.
 
 Layout under the root (``<cache>/finetuned``, beside the ONNX export cache): ``<id>/checkpoint/``
 is a standard checkpoint (config.json with the labels, model.safetensors, tokenizer files,
@@ -7,7 +7,7 @@ A trained model is kept ``ELECTRA_DEMO_FT_TTL`` seconds after its training (defa
 at most ``ELECTRA_DEMO_FT_MAX`` models are kept (default 5): the least recently used goes first.
 Models on disk from an earlier run of the server are served again while their time lasts.
 
-The id is the key: ``ft-`` and 16 random hex characters (:func:`secrets.token_hex`); the store
+The id is the key: its kind's prefix and 16 random hex characters (:func:`.kinds.new_id`); the store
 never lists its models to anyone but the visitor (the browser session) that trained them.
 No torch, no gradio here.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import shutil
 import threading
 import time
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from electra_demo.checks import InputError
-from electra_demo.config import ResolvedSlot, Slot
-from electra_demo.finetune import KINDS, is_model_id
+from electra_demo.config import ResolvedSlot, Slot, env_number
+from electra_demo.trained.kinds import KINDS, PREFIXES, is_model_id, kinds_for_id
 
 log = logging.getLogger(__name__)
 
@@ -39,41 +38,16 @@ STAGING = ".staging"  # where a training child writes its checkpoint before it i
 
 
 class UnknownModel(InputError):
-    """An ``ft-`` id that is not (or no longer) here."""
+    """A trained model's id that is not (or no longer) here; the message names the tab of the
+    kind its prefix is (the Fine-tune tab when it is no id at all)."""
 
     def __init__(self, model_id: object):
         shown = model_id if is_model_id(model_id) and len(str(model_id)) <= 40 else "that id"
-        adapted = isinstance(model_id, str) and model_id.startswith("ad-")
-        what, tab = ("adapted", "Adapt") if adapted else ("fine-tuned", "Fine-tune")
+        kind = next(iter(kinds_for_id(model_id)), KINDS["classify"])
         super().__init__(
-            f"Unknown or expired model id {shown}: {what} models are kept for a limited time (and "
-            f"only a few at once); train it again in the {tab} tab."
+            f"Unknown or expired model id {shown}: {kind.made} models are kept for a limited time (and "
+            f"only a few at once); train it again in the {kind.tab} tab."
         )
-
-
-class WrongKind(InputError):
-    """A fine-tuned model of another kind than the one asked for (a tagger given to /answer...)."""
-
-    def __init__(self, model_id: str, have: str | None, wanted: str, where: str):
-        need = KINDS[wanted]
-        if have in KINDS:
-            kind = KINDS[have]
-            what = f"is a fine-tuned {kind.noun} (it works with {kind.used_by})"
-        else:
-            what = "is not a model this demo fine-tuned"
-        super().__init__(f"The model {model_id} {what}; {where} needs a fine-tuned {need.noun}.")
-
-
-def task_of(slot: Slot) -> str | None:
-    """The fine-tuning task whose models have ``slot``'s architecture."""
-    return next((kind.task for kind in KINDS.values() if kind.architecture == slot.architecture), None)
-
-
-def check_kind(model_id: str, slot: Slot, task: str, where: str) -> None:
-    """:class:`WrongKind` unless the fine-tuned model ``model_id`` (its ``slot``) does ``task``."""
-    have = task_of(slot)
-    if have != task:
-        raise WrongKind(model_id, have, task, where)
 
 
 @dataclass(frozen=True)
@@ -91,11 +65,12 @@ class Meta:
     created: float
     accuracy: float | None = None
     eval_rows: int = 0
-    task: str = "classify"  # a key of finetune.KINDS: what the model does
+    task: str = "classify"  # its kind (a key of trained.kinds.KINDS), written when it was taken in
     summary: str = ""  # its held-out figures in words (other tasks than classify)
 
     def slot(self) -> Slot:
-        """A registry-like slot, so the service loads and serves it as it does the others."""
+        """A registry-like slot, so the service loads and serves it as it does the others; its
+        ``kind`` is this model's (the one source every kind check reads)."""
         reported = (
             f"held-out accuracy {self.accuracy:.3f} on {self.eval_rows:,} rows, in this demo"
             if self.accuracy is not None
@@ -112,6 +87,7 @@ class Meta:
             labels=self.labels,
             reported=reported,
             pair=self.pair,
+            kind=self.task,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -141,23 +117,6 @@ def _know(meta: Meta | None, model_id: str) -> None:
             _KNOWN[model_id] = meta.slot()
 
 
-def new_model_id(prefix: str = "ft-") -> str:
-    return prefix + secrets.token_hex(8)
-
-
-def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ValueError(f"{name} must be a positive number; got {raw!r}")
-    return value
-
-
 class Store:
     """The trained models under ``root``; thread-safe."""
 
@@ -184,11 +143,9 @@ class Store:
     def from_environ(
         cls, environ: Mapping[str, str], root: str | Path, on_evict: Callable[[str], None] | None = None
     ) -> Store:
-        ttl = _positive(environ, "ELECTRA_DEMO_FT_TTL", DEFAULT_TTL)
-        most = _positive(environ, "ELECTRA_DEMO_FT_MAX", DEFAULT_MAX)
-        if not float(most).is_integer():
-            raise ValueError(f"ELECTRA_DEMO_FT_MAX must be a whole number; got {most}")
-        return cls(root, ttl=ttl, max_models=int(most), on_evict=on_evict)
+        ttl = env_number(environ, "ELECTRA_DEMO_FT_TTL", DEFAULT_TTL, above=0)
+        most = env_number(environ, "ELECTRA_DEMO_FT_MAX", DEFAULT_MAX, above=0, whole=True)
+        return cls(root, ttl=ttl, max_models=most, on_evict=on_evict)
 
     # ---- paths -------------------------------------------------------------------------------
     def checkpoint(self, model_id: str) -> Path:
@@ -247,7 +204,7 @@ class Store:
 
     def owned_by(self, owner: str | None, task: str | None = None) -> list[Meta]:
         """The models trained by ``owner`` (a browser session) that are still here, oldest first;
-        only those of ``task`` (a key of finetune.KINDS) when given."""
+        only those of ``task`` (a key of trained.kinds.KINDS) when given."""
         if not owner:
             return []
         self._evict()
@@ -288,7 +245,7 @@ class Store:
         if not self.root.is_dir():
             return
         stale = self.clock() - 3600
-        folders = [f for d in (self.root / STAGING, self.root) for p in ("ft-*", "ad-*") for f in d.glob(p)]
+        folders = [f for d in (self.root / STAGING, self.root) for p in PREFIXES for f in d.glob(p + "*")]
         for folder in folders:
             if folder.is_dir() and folder.stat().st_mtime < stale and not (folder / META).is_file():
                 shutil.rmtree(folder, ignore_errors=True)

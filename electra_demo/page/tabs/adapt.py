@@ -3,26 +3,34 @@ losses fall, and see the discriminator get better at spotting replacements in th
 
 The file handling is :mod:`electra_demo.adapt.data`; the objective and the training child are
 :mod:`electra_demo.adapt`; the queue, the child process, cancel and the store are Fine-tune's
-(:mod:`electra_demo.finetune.jobs`). This module is the upload, the settings, the streaming
-endpoint and the Cancel button. No deep link: a run needs an uploaded file.
+(:mod:`electra_demo.finetune.jobs`); the endpoint maker, the settings block and the Cancel button
+are the training tabs' (:mod:`electra_demo.page.tabs.training`). This module is the endpoint's
+signature and plan, the layout and what the run shows. No deep link: a run needs an uploaded file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
+from gradio.components import Component
 
 from electra_demo.adapt import data, views
 from electra_demo.adapt.plan import make_plan
 from electra_demo.checks import InputError
 from electra_demo.finetune import jobs
+from electra_demo.finetune.data import TrainingPlan
 from electra_demo.finetune.jobs import Run, Trainings
 from electra_demo.page.cancels import Cancels
-from electra_demo.page.tabs.common import RAW, BuiltTab, Tab, enqueued_at
-from electra_demo.page.tabs.finetune_stream import stream_errors, upload_of
+from electra_demo.page.tabs import training
+from electra_demo.page.tabs.common import BuiltTab, Tab
+from electra_demo.page.tabs.training import Knob, PlanFunction, Results, parameter_defaults, upload_of, zip_of
 from electra_demo.service import ModelService
+from electra_demo.trained.kinds import KINDS
+
+TITLE = "Adapt"  # the tab's title, as the kinds table names it
 
 
 def intro(limits: data.Limits, trainings: Trainings) -> str:
@@ -58,46 +66,35 @@ def file_column(limits: data.Limits) -> Callable:
     return column
 
 
-def follow(run: Run, progress: gr.Progress, ttl_hours: float) -> Iterator[tuple]:
-    """The endpoint's updates for one run: its queue position or progress, then its results."""
-    first, blank = True, ([], [], [], [])
-    try:
-        for shown, changed in run.follow():
-            if run.finished:
-                break
-            if not changed:
-                yield gr.skip()  # lets Gradio close this generator promptly (cancel, disconnect)
-                continue
-            line = views.status_line(shown)
-            progress(views.finetune_views.progress_fraction(shown) or 0.0, desc=line, unit="steps")
-            cleared = blank if first else (gr.skip(),) * 4
-            first = False
-            # a colour plot keeps the colours of its first frame: none until both parts are there
-            parts = views.parts_frame(run.history) if run.history else None
-            yield line, views.loss_frame(run.history), parts, *cleared, None, shown
-        result = views.public(run.outcome())
-        example = views.heldout_example(run.zip_path, run.model_id) if result["model_id"] else None
-        yield (
-            views.summary(result, ttl_hours),
-            views.loss_frame(result["history"]),
-            views.parts_frame(result["history"]),
-            views.figure_rows(result),
-            views.truth_highlights(example),
-            views.score_highlights(example, "before"),
-            views.score_highlights(example, "after"),
-            str(run.zip_path) if run.zip_path else None,
-            result,
-        )
-    finally:
-        if not run.finished:
-            run.cancel()  # the visitor left or cancelled the request: the child stops too
-        run.release()  # Gradio has copied the zip by the time the generator resumes
+def training_views(history: list[dict[str, Any]], first: bool) -> tuple:
+    """While it trains: the loss curves; the figures and highlights cleared once; no zip yet."""
+    # a colour plot keeps the colours of its first frame: none until both parts are there
+    parts = views.parts_frame(history) if history else None
+    cleared = ([], [], [], []) if first else (gr.skip(),) * 4
+    return views.loss_frame(history), parts, *cleared, None
 
 
-def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits, cancels: Cancels) -> Callable:
-    ttl_hours = trainings.store.ttl / 3600
+def finished_views(run: Run, ttl_hours: float) -> tuple:
+    """At the end: the summary, the curves, the figures before and after, one held-out text, the zip."""
+    result = views.public(run.outcome())
+    example = views.heldout_example(run.zip_path, run.model_id) if result["model_id"] else None
+    return (
+        views.summary(result, ttl_hours),
+        views.loss_frame(result["history"]),
+        views.parts_frame(result["history"]),
+        views.figure_rows(result),
+        views.truth_highlights(example),
+        views.score_highlights(example, "before"),
+        views.score_highlights(example, "after"),
+        zip_of(run),
+        result,
+    )
 
-    @stream_errors
+
+RESULTS = Results(views.status_line, training_views, finished_views)
+
+
+def adapt_plan(service: ModelService, limits: data.Limits) -> PlanFunction:
     def adapt(
         file: dict | str | None,
         text_column: str = "",
@@ -108,9 +105,7 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits, c
         mask_fraction: float = 0.15,
         eval_fraction: float = 0.1,
         seed: int = 42,
-        request: gr.Request = None,
-        progress=gr.Progress(),
-    ):
+    ) -> TrainingPlan:
         """Continue ELECTRA's pre-training (replaced-token detection) of the generator and the
         discriminator on your texts; stream the losses, then the held-out figures before and after.
 
@@ -134,46 +129,32 @@ def endpoint(service: ModelService, trainings: Trainings, limits: data.Limits, c
             "time_limit"}. While it waits or trains, the JSON is {"status", ...} with the queue
             position or the step, loss, mlm_loss, rtd_loss, elapsed and remaining seconds.
         """
-        since = enqueued_at()  # a Cancel pressed from now on stops this run, even before it is queued
         path, name = upload_of(file, "a TXT, CSV, TSV or JSONL file of texts")
         settings = data.check_settings(
             steps, learning_rate, batch_size, max_length, mask_fraction, eval_fraction, seed
         )
         base, generator = service.resolve("discriminator"), service.resolve("generator")
-        plan = make_plan(path, name, text_column, settings, base, generator, limits)
-        owner = (request.session_hash if request else "") or ""
-        run = trainings.submit(plan, owner=owner)
-        if cancels.requested_since(owner, since):
-            run.cancel()  # Cancel came while the file was read: the run ends "cancelled" at once
-        yield from follow(run, progress, ttl_hours)
+        return make_plan(path, name, text_column, settings, base, generator, limits)
 
     return adapt
 
 
-def _settings() -> list[gr.components.Component]:
-    with gr.Row():
-        steps = gr.Slider(*data.STEPS, value=300, step=1, label="Steps", elem_id="adapt-steps")
-        rate = gr.Number(5e-5, label="Learning rate", elem_id="adapt-learning-rate")
-        batch = gr.Slider(*data.BATCH_SIZE, value=16, step=1, label="Batch size", elem_id="adapt-batch")
-    with gr.Row():
-        length = gr.Slider(
-            *data.MAX_LENGTH, value=128, step=8, label="Max length (tokens)", elem_id="adapt-max-length"
-        )
-        mask = gr.Slider(
-            *data.MASK_FRACTION, value=0.15, step=0.01, label="Masked (mask_fraction)", elem_id="adapt-mask"
-        )
-        held = gr.Slider(
-            *data.EVAL_FRACTION,
-            value=0.1,
-            step=0.05,
-            label="Held out (eval_fraction)",
-            elem_id="adapt-fraction",
-        )
-        seed = gr.Number(42, precision=0, label="Seed", elem_id="adapt-seed")
-    return [steps, rate, batch, length, mask, held, seed]
+LAYOUT: training.Layout = (
+    (
+        Knob("steps", "Steps", "steps", data.STEPS, 1),
+        training.LEARNING_RATE,
+        training.batch_size(data.BATCH_SIZE),
+    ),
+    (
+        training.max_length(data.MAX_LENGTH),
+        Knob("mask_fraction", "Masked (mask_fraction)", "mask", data.MASK_FRACTION, 0.01),
+        training.eval_fraction(data.EVAL_FRACTION),
+        training.SEED,
+    ),
+)
 
 
-def _results() -> list[gr.components.Component]:
+def result_views() -> list[Component]:
     status = gr.Markdown(elem_classes="electra-summary", elem_id="adapt-status")
     with gr.Row():
         loss = gr.LinePlot(
@@ -209,7 +190,9 @@ def _results() -> list[gr.components.Component]:
 def build(service: ModelService) -> BuiltTab:
     trainings = jobs.trainings_for(service)
     limits = data.Limits.from_environ(service.environ)
-    cancels = Cancels()
+    trainer = training.Training(trainings, Cancels())
+    plan = adapt_plan(service, limits)
+    defaults = parameter_defaults(plan)
     gr.Markdown(intro(limits, trainings))
     with gr.Row():
         with gr.Column(scale=2):
@@ -221,38 +204,29 @@ def build(service: ModelService) -> BuiltTab:
             )
             info = gr.Markdown(elem_id="adapt-info")
             text = gr.Dropdown(
-                [""], value="", label="Text column", allow_custom_value=True, elem_id="adapt-text"
+                [""],
+                value=defaults["text_column"],
+                label="Text column",
+                allow_custom_value=True,
+                elem_id="adapt-text",
             )
         with gr.Column(scale=3):
-            settings = _settings()
+            controls = {
+                "file": file,
+                "text_column": text,
+                **training.settings_block("adapt", LAYOUT, defaults),
+            }
             with gr.Row():
                 run_button = gr.Button("Adapt", variant="primary", elem_id="adapt-run")
                 cancel_button = gr.Button("Cancel", variant="stop", elem_id="adapt-cancel")
-    outputs = _results()
-    tab = BuiltTab([file, text, *settings], outputs, endpoint(service, trainings, limits, cancels))
+    outputs = result_views()
+    tab = BuiltTab(training.inputs_for(plan, controls), outputs, trainer.endpoint(plan, RESULTS))
     file.change(file_column(limits), file, [text, info], api_visibility="private", queue=False)
-    run_button.click(
-        tab.handler,
-        tab.inputs,
-        tab.outputs,
-        api_name="adapt",
-        concurrency_limit=None,  # every request reaches the training queue, which is bounded itself
-        show_progress_on=[outputs[0]],
-        **RAW,
-    )
-
-    def cancel(request: gr.Request):
-        """Cancel the adapting run this browser session started (it stops within 5 seconds)."""
-        owner = (request.session_hash if request else "") or ""
-        cancels.cancel(owner)  # also a run whose request is still being read
-        for run in trainings.active():  # this session's Adapt runs (its Fine-tune runs go on)
-            if owner and run.owner == owner and run.plan.task == "adapt":
-                run.cancel()
-
-    cancel_button.click(
-        cancel, None, None, api_name="adapt_cancel", api_visibility="undocumented", queue=False
-    )
+    training.wire_run(run_button, tab.handler, tab.inputs, tab.outputs, "adapt")
+    mine = tuple(task for task, kind in KINDS.items() if kind.tab == TITLE)  # its Fine-tune runs go on
+    doc = "Cancel the adapting run this browser session started (it stops within 5 seconds)."
+    training.wire_cancel(cancel_button, trainer.cancel_handler(mine, doc), "adapt_cancel")
     return tab
 
 
-TAB = Tab("adapt", "Adapt", build)
+TAB = Tab("adapt", TITLE, build)

@@ -15,11 +15,11 @@ import gradio as gr
 from electra_demo import batch as jobs
 from electra_demo import config
 from electra_demo.checks import InputError
-from electra_demo.finetune import is_model_id
 from electra_demo.page import rendering
-from electra_demo.page.tabs.common import BuiltTab, Tab, user_errors
+from electra_demo.page.tabs.common import BuiltTab, Tab, own_models, user_errors
 from electra_demo.service import ModelService
 from electra_demo.text import tables
+from electra_demo.trained import kinds
 
 INTRO = (
     "Upload a **CSV** (with a header row), **JSONL** or **TXT** file (one text per line): "
@@ -31,14 +31,10 @@ INTRO = (
 
 
 def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
-    """The registry's heads, then the models this browser session fine-tuned (nobody else's):
-    classifiers for classify, taggers for tag, readers for answer."""
-    session = request.session_hash if request else None
-    own = [m for task in ("classify", "tag", "qa") for m in service.finetuned.owned_by(session, task)]
-    kinds = {"classify": "classify", "tag": "tag", "qa": "answer"}
-    return [(n, n) for n in config.CLASSIFY_HEADS] + [
-        (f"Yours ({kinds[meta.task]}): {meta.name} ({meta.model_id})", meta.model_id) for meta in own
-    ]
+    """The registry's heads, then the models this browser session fine-tuned (nobody else's),
+    each labelled with its kind: classifiers for classify, taggers for tag, readers for answer."""
+    trained = [kind for task in jobs.TASKS for kind in kinds.serving(f"/batch ({task})")]
+    return [(n, n) for n in config.CLASSIFY_HEADS] + own_models(service, request, trained, show_kind=True)
 
 
 def batch_columns(file: str | None):
@@ -104,7 +100,6 @@ def endpoint(service: ModelService) -> Callable:
         if not file:
             raise InputError("Please upload a CSV, JSONL or TXT file first.")
         table = tables.read_table(file, os.path.basename(file))
-        finetuned = task in ("classify", "tag", "answer") and is_model_id(head)
         job = jobs.plan_job(
             table,
             task,
@@ -116,7 +111,7 @@ def endpoint(service: ModelService) -> Callable:
             aggregation=aggregation,
             threshold=threshold,
             top_k=top_k,
-            head_slot=service.resolve(head).slot if finetuned else None,  # unknown: a clear message
+            models=service,  # a trained model's id as head: looked up, its kind checked
         )
         records = jobs.run_job(job, service, lambda done, total: progress((done, total), unit="rows"))
         directory = tempfile.mkdtemp(prefix="electra-batch-")

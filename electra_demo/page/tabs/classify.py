@@ -1,6 +1,6 @@
 """The "Classify" tab (``/classify``): sentiment, emotion and NLI heads; NLI shows a second box.
 
-A visitor's own fine-tuned heads (``ft-...``, from the Fine-tune tab) join the head list for that
+A visitor's own fine-tuned heads (classifiers from the Fine-tune tab) join the head list for that
 browser session only: the list is refreshed from the server when it is opened.
 """
 
@@ -13,7 +13,6 @@ import gradio as gr
 
 from electra_demo import config
 from electra_demo.checks import InputError
-from electra_demo.finetune import is_model_id
 from electra_demo.page import links, rendering
 from electra_demo.page.tabs.common import (
     RAW,
@@ -21,12 +20,15 @@ from electra_demo.page.tabs.common import (
     BuiltTab,
     Tab,
     announce,
+    answered_by,
     model_card,
+    own_models,
     show,
     user_errors,
 )
 from electra_demo.service import ModelService
 from electra_demo.tasks.classify import ClassifyResult
+from electra_demo.trained.kinds import is_model_id
 
 EXAMPLES = [
     ["sentiment", "A moving, beautifully acted film that stays with you.", ""],
@@ -38,8 +40,7 @@ REGISTRY_HEADS = [(config.REGISTRY[n].display_name, n) for n in config.CLASSIFY_
 
 def head_choices(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
     """The registry's heads, then the ones this browser session fine-tuned (nobody else's)."""
-    own = service.finetuned.owned_by(request.session_hash if request else None, "classify")
-    return REGISTRY_HEADS + [(f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own]
+    return REGISTRY_HEADS + own_models(service, request, ("classify",))
 
 
 def head_card(service: ModelService, head: str) -> str:
@@ -50,10 +51,11 @@ def head_card(service: ModelService, head: str) -> str:
 
 
 def summary(result: ClassifyResult) -> str:
-    if not is_model_id(result.head):
+    model_id = answered_by(result.model)
+    if model_id is None:
         return rendering.classify_summary(result)
     score = result.labels[0][1]
-    lines = [f"Top class (above) at **{score:.1%}**, from your fine-tuned model `{result.head}`."]
+    lines = [f"Top class (above) at **{score:.1%}**, from your fine-tuned model `{model_id}`."]
     if result.truncated:
         lines.append(f"⚠️ The input was longer than {result.model.max_tokens} tokens and was truncated.")
     return "\n\n".join(lines)

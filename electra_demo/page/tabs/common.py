@@ -26,7 +26,8 @@ from electra_demo import config
 from electra_demo.checks import InputError
 from electra_demo.optional import MissingDependency
 from electra_demo.page import links, rendering
-from electra_demo.service import ModelService, ModelUnavailable
+from electra_demo.service import LoadedModel, ModelService, ModelUnavailable
+from electra_demo.trained.kinds import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,35 @@ def session_model_menu(
 
     menu.focus(refresh, None, menu, api_visibility="private", queue=False)
     return menu
+
+
+def own_models(
+    service: ModelService, request: gr.Request | None, kinds: Sequence[str], *, show_kind: bool = False
+) -> list[tuple[str, str]]:
+    """The models of ``kinds`` (trained.kinds.KINDS keys) this browser session trained, nobody
+    else's, as menu choices ``(label, id)``: kind by kind in the order given, each oldest first.
+    ``show_kind`` names the kind in the label, for a menu that mixes kinds."""
+    session = getattr(request, "session_hash", None)
+    choices: list[tuple[str, str]] = []
+    for task in kinds:
+        yours = f"Yours ({KINDS[task].label})" if show_kind else "Yours"
+        own = service.finetuned.owned_by(session, task)
+        choices += [(f"{yours}: {meta.name} ({meta.model_id})", meta.model_id) for meta in own]
+    return choices
+
+
+def own_model_menu(
+    service: ModelService, tab: str, kinds: Sequence[str], demo: str, info: str
+) -> gr.Dropdown:
+    """A ``model`` input: the demo's own model (labelled ``demo``, value ""), then this session's
+    models of ``kinds`` (see :func:`own_models`)."""
+    return session_model_menu(tab, lambda request: [(demo, ""), *own_models(service, request, kinds)], info)
+
+
+def answered_by(loaded: LoadedModel) -> str | None:
+    """The id of the visitor's own trained model that answered (its slot has a kind, which the
+    store wrote), or None for one of the demo's models. An id is hex: safe in Markdown."""
+    return loaded.resolved.source if loaded.resolved.slot.kind else None
 
 
 def model_card(service: ModelService, *slots: str) -> gr.Markdown:

@@ -7,56 +7,40 @@ from collections.abc import Callable
 import gradio as gr
 
 from electra_demo import config
-from electra_demo.adapt import is_adapted
 from electra_demo.page import links, rendering
 from electra_demo.page.tabs.common import (
     RAW,
     BuiltTab,
     Tab,
     announce,
+    answered_by,
     model_card,
-    session_model_menu,
+    own_model_menu,
     show,
     user_errors,
 )
 from electra_demo.service import LoadedModel, ModelService
+from electra_demo.trained.kinds import KINDS
 
 # an adapted model's id is its owner's key: links carry only the demo's own model ("")
 MODEL_LINK = ("model", links.choice(("",)))
 
 
-def adapted_models(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
-    """The demo's models (value ""), then the models this browser session adapted (nobody else's)."""
-    own = service.finetuned.owned_by(request.session_hash if request else None)
-    mine = [(f"Yours: {m.name} ({m.model_id})", m.model_id) for m in own if m.task == "adapt"]
-    return [("The demo's models", ""), *mine]
-
-
 def by_adapted(loaded: LoadedModel, summary: str) -> str:
-    """A summary, first saying which adapted model answered (its id: hex, safe as Markdown)."""
-    model_id = loaded.resolved.source
-    if not is_adapted(model_id):
+    """A summary, first saying which adapted model answered (when it is the visitor's own)."""
+    model_id = answered_by(loaded)
+    if model_id is None:
         return summary
-    return f"Your adapted model `{model_id}` (from the Adapt tab) answered.\n\n{summary}"
-
-
-def offer_adapted_bases(service: ModelService, bases: gr.Dropdown) -> None:
-    """Fine-tune's base list: the registry's slots, then the models this session adapted (an
-    adapted discriminator is a base too), refreshed when the list is opened."""
-
-    def refresh(request: gr.Request):
-        """The base list, with this session's adapted models (UI only)."""
-        registry = [(slot.display_name, name) for name, slot in config.REGISTRY.items()]
-        return gr.update(choices=registry + adapted_models(service, request)[1:])
-
-    bases.focus(refresh, None, bases, api_visibility="private", queue=False)
+    return f"Your adapted model `{model_id}` (from the {KINDS['adapt'].tab} tab) answered.\n\n{summary}"
 
 
 def adapted_model_menu(service: ModelService, tab: str) -> gr.Dropdown:
     """The ``model`` input: the demo's models or one this session adapted."""
-    return session_model_menu(
+    return own_model_menu(
+        service,
         tab,
-        lambda request: adapted_models(service, request),
+        ("adapt",),
+        "The demo's models",
         "The demo's models, or a pair you adapted in the Adapt tab (yours only).",
     )
 

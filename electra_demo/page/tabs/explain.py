@@ -26,6 +26,7 @@ from electra_demo.page.tabs.common import (
     Tab,
     enqueued_at,
     model_card,
+    own_models,
     show,
     user_errors,
 )
@@ -78,7 +79,7 @@ METHOD_CHOICES = [
 
 
 def _task_param(value: str) -> str:
-    if value in explaining.TASKS or explaining.FT_HEAD.fullmatch(value):
+    if explaining.is_task(value):
         return value
     raise ValueError("must be one of " + ", ".join(explaining.TASKS))
 
@@ -130,8 +131,7 @@ def cancelled(task: object, method: object, steps: object) -> tuple:
 
 def own_heads(service: ModelService, request: gr.Request | None) -> list[tuple[str, str]]:
     """The classifiers and readers this browser session fine-tuned (nobody else's)."""
-    own = service.finetuned.owned_by(getattr(request, "session_hash", None))
-    return [(f"Yours: {m.name} ({m.model_id})", m.model_id) for m in own if m.task in ("classify", "qa")]
+    return own_models(service, request, explaining.KINDS_EXPLAINED)
 
 
 def endpoint(service: ModelService, running: Cancels) -> Callable:
@@ -210,6 +210,31 @@ def _outputs() -> tuple[list, gr.Radio]:
     return [words, tokens, summary, notes, bars, json], unit
 
 
+def _settings() -> tuple[gr.Textbox, gr.Radio, gr.Slider, gr.Button, gr.Button]:
+    """The target, the method and its steps, and the Explain and Cancel buttons."""
+    target = gr.Textbox(
+        label="Target (empty: the model's own pick)",
+        value="",
+        info="A label; for detect a word of the text; for QA a piece of the context",
+        elem_id="explain-target",
+    )
+    method = gr.Radio(
+        METHOD_CHOICES, value=explaining.DEFAULT_METHOD, label="Method", elem_id="explain-method"
+    )
+    steps = gr.Slider(
+        1,
+        explaining.MAX_STEPS,
+        value=explaining.DEFAULT_STEPS,
+        step=1,
+        label="Integrated-gradients steps",
+        elem_id="explain-steps",
+    )
+    with gr.Row():
+        button = gr.Button("Explain", variant="primary", elem_id="explain-run")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="explain-cancel")
+    return target, method, steps, button, cancel
+
+
 def build(service: ModelService) -> BuiltTab:
     card = model_card(service, "sentiment")
     running = Cancels()
@@ -236,26 +261,7 @@ def build(service: ModelService) -> BuiltTab:
                 elem_id="explain-pair",
             )
         with gr.Column(scale=2):
-            target = gr.Textbox(
-                label="Target (empty: the model's own pick)",
-                value="",
-                info="A label; for detect a word of the text; for QA a piece of the context",
-                elem_id="explain-target",
-            )
-            method = gr.Radio(
-                METHOD_CHOICES, value=explaining.DEFAULT_METHOD, label="Method", elem_id="explain-method"
-            )
-            steps = gr.Slider(
-                1,
-                explaining.MAX_STEPS,
-                value=explaining.DEFAULT_STEPS,
-                step=1,
-                label="Integrated-gradients steps",
-                elem_id="explain-steps",
-            )
-            with gr.Row():
-                button = gr.Button("Explain", variant="primary", elem_id="explain-run")
-                cancel = gr.Button("Cancel", variant="stop", elem_id="explain-cancel")
+            target, method, steps, button, cancel = _settings()
     outputs, _unit = _outputs()
     tab = BuiltTab([task, text, pair, target, method, steps], outputs, endpoint(service, running), [button])
     button.click(tab.handler, tab.inputs, tab.outputs, api_name="explain", **RAW)

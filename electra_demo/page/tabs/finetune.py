@@ -1,34 +1,48 @@
 """The "Fine-tune" tab (``/finetune``, ``/finetune_tag``, ``/finetune_qa``): train a classifier, an
 entity tagger or a reader on your own file, watch it learn, then use it in the other tabs and the
-API, and download it. The task switch and the tagging and QA endpoints are
-:mod:`electra_demo.page.tabs.finetune_tasks`.
+API, and download it.
 
-The file handling and the split are :mod:`electra_demo.finetune.data`; the queue and the training
-process are :mod:`electra_demo.finetune.jobs`; trained models live in
-:mod:`electra_demo.trained.store`. This module is the upload, the settings, the streaming
-endpoint and the Cancel button. No deep link: a run needs an uploaded file.
+The kinds it trains and their endpoints are :mod:`electra_demo.page.tabs.finetune_endpoints`; the
+endpoint maker, the settings block and the stream of a run are
+:mod:`electra_demo.page.tabs.training`. The file handling and the split are
+:mod:`electra_demo.finetune.data`; the queue and the training process are
+:mod:`electra_demo.finetune.jobs`; trained models live in :mod:`electra_demo.trained.store`. This
+module is the layout, the Task switch (what each kind shows) and the wiring. No deep link: a run
+needs an uploaded file.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import gradio as gr
+from gradio.components import Component
 
 from electra_demo import config
 from electra_demo.checks import InputError
-from electra_demo.finetune import data, jobs, views
+from electra_demo.finetune import data, jobs, qa_data
 from electra_demo.finetune.jobs import Trainings
 from electra_demo.page.cancels import Cancels
-from electra_demo.page.tabs import finetune_tasks
-from electra_demo.page.tabs.common import RAW, BuiltTab, Tab, enqueued_at
-from electra_demo.page.tabs.detect import offer_adapted_bases
-from electra_demo.page.tabs.finetune_stream import follow, stream_errors, upload_of
+from electra_demo.page.tabs import training
+from electra_demo.page.tabs.common import BuiltTab, Tab, own_models
+from electra_demo.page.tabs.finetune_endpoints import FILE_TYPES, FINETUNE, TITLE, FinetuneKind
+from electra_demo.page.tabs.training import Knob, PlanFunction, parameter_defaults, parameter_names
 from electra_demo.service import ModelService
+from electra_demo.trained.kinds import KINDS, serving
 
-log = logging.getLogger(__name__)
+COLUMNS = ("text_column", "label_column", "pair_column")  # a classifier's file's columns
+BASE_KINDS = serving("as the base of a Fine-tune run")  # the visitor's own models that can be a base
+LAYOUT: training.Layout = (
+    (
+        Knob("epochs", "Epochs", "epochs", data.EPOCHS, 1),
+        training.LEARNING_RATE,
+        training.batch_size(data.BATCH_SIZE),
+    ),
+    (training.max_length(data.MAX_LENGTH), training.eval_fraction(data.EVAL_FRACTION), training.SEED),
+    Knob("doc_stride", "Stride (doc_stride, QA)", "stride", qa_data.DOC_STRIDE, 8, visible=False),
+)
 
 
 def intro(limits: data.Limits, trainings: Trainings, ttl: float) -> str:
@@ -48,245 +62,194 @@ def intro(limits: data.Limits, trainings: Trainings, ttl: float) -> str:
     )
 
 
-def file_columns(limits: data.Limits) -> Callable:
-    def columns(file: str | None, task: str = "classify"):
-        """After an upload (or a switch to Classify): offer its columns, the largest-text one
-        proposed (UI only; the other tasks' files have no columns)."""
-        empty = gr.update(choices=[], value=None)
-        if task != "classify":
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+@dataclass(frozen=True)
+class Page:
+    """The tab's components: its inputs by endpoint parameter, and each kind's button and views."""
+
+    task: gr.Radio
+    info: gr.Markdown
+    controls: dict[str, Component]  # by the endpoint parameter each one feeds
+    buttons: dict[str, gr.Button]  # by kind
+    cancel: gr.Button
+    shown: dict[str, Component]  # the block shown for each kind's results
+    outputs: dict[str, list[Component]]  # each kind's endpoint outputs
+
+
+def columns_of(file: str, limits: data.Limits) -> tuple:
+    """A classifier's file: offer its columns, the largest-text one proposed."""
+    empty = gr.update(choices=[], value=None)
+    try:
+        table = data.read_upload(file, os.path.basename(file), limits)
+    except InputError as error:
+        return empty, empty, gr.update(choices=[""], value=""), f"⚠️ {error}"
+    proposed = data.propose_columns(table)
+    return (
+        gr.update(choices=table.columns, value=proposed["text"] or None),
+        gr.update(choices=table.columns, value=proposed["label"] or None),
+        gr.update(choices=["", *table.columns], value=proposed["pair"]),
+        f"{len(table.rows):,} rows, {len(table.columns)} columns.",
+    )
+
+
+def on_file(limits: data.Limits) -> Callable:
+    kinds = {kind.task: kind for kind in FINETUNE}
+
+    def uploaded(file: str | None, task: str = FINETUNE[0].task):
+        """After an upload or a switch of task: what the file holds; a classifier's columns (UI only)."""
+        describe = kinds.get(task, FINETUNE[0]).describe
+        if describe is not None:  # a kind without columns: only its counts
+            if not file:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            try:
+                return gr.skip(), gr.skip(), gr.skip(), describe(file, limits)
+            except InputError as error:
+                return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {error}"
         if not file:
+            empty = gr.update(choices=[], value=None)
             return empty, empty, gr.update(choices=[""], value=""), ""
-        try:
-            table = data.read_upload(file, os.path.basename(file), limits)
-        except InputError as error:
-            return empty, empty, gr.update(choices=[""], value=""), f"⚠️ {error}"
-        proposed = data.propose_columns(table)
-        return (
-            gr.update(choices=table.columns, value=proposed["text"] or None),
-            gr.update(choices=table.columns, value=proposed["label"] or None),
-            gr.update(choices=["", *table.columns], value=proposed["pair"]),
-            f"{len(table.rows):,} rows, {len(table.columns)} columns.",
-        )
+        return columns_of(file, limits)
 
-    return columns
+    return uploaded
 
 
-def endpoint(
-    service: ModelService, trainings: Trainings, limits: data.Limits, cancels: Cancels | None = None
-) -> Callable:
-    ttl_hours = trainings.store.ttl / 3600
-
-    @stream_errors
-    def finetune(
-        file: dict | str | None,
-        text_column: str,
-        label_column: str,
-        pair_column: str = "",
-        base: str = "discriminator",
-        mode: str = "full",
-        epochs: int = 3,
-        learning_rate: float = 5e-5,
-        batch_size: int = 16,
-        max_length: int = 128,
-        eval_fraction: float = 0.2,
-        seed: int = 42,
-        request: gr.Request = None,
-        progress=gr.Progress(),
-    ):
-        """Fine-tune an ELECTRA classifier on a labelled file; stream its progress, then its held-out
-        metrics, its id and the trained model as a zip.
-
-        Args:
-            file: A CSV (header row), TSV or JSONL file in UTF-8 with a column of texts and one of labels.
-            text_column: The column holding the texts (whitespace around header names is ignored).
-            label_column: The column holding the labels (read as strings; 2 to 50 classes, 2+ rows each).
-            pair_column: Optionally, a column of second texts (sentence pairs); "" for none.
-            base: The registry slot whose encoder starts the training (default "discriminator").
-            mode: "full" (every weight trains) or "head" (the encoder is frozen: fast, weaker).
-            epochs: Passes over the training rows (1 to 20).
-            learning_rate: The learning rate (1e-7 to 0.01).
-            batch_size: Rows per step (1 to 64).
-            max_length: Tokens per row, longer rows cut (8 to 512).
-            eval_fraction: Share of each class held out for the metrics (0.05 to 0.5; at least one row).
-            seed: The seed of the split, the new head's weights and the shuffling.
-
-        Returns:
-            A status line, the loss curve, the per-class table, the confusion plot, the model as a zip,
-            and JSON {"model_id", "base", "mode", "labels", "rows": {"train", "eval", "dropped"},
-            "settings", "metrics": {"accuracy", "macro_f1", "per_class", "confusion"}, "history",
-            "seconds", "stopped": "completed" | "cancelled" | "time_limit"}. While it waits or trains,
-            the JSON is {"status", ...} with the queue position or the step, epoch, loss, elapsed and
-            remaining seconds.
-        """
-        since = enqueued_at()  # a Cancel pressed from now on stops this run, even before it is queued
-        path, name = upload_of(file)
-        settings = data.check_settings(
-            base,
-            mode,
-            epochs,
-            learning_rate,
-            batch_size,
-            max_length,
-            eval_fraction,
-            seed,
-            tuple(config.REGISTRY),
-        )
-        plan = jobs.make_plan(
-            path,
-            name,
-            text_column,
-            label_column,
-            pair_column,
-            settings,
-            service.resolve(settings.base),
-            limits,
-        )
-        owner = (request.session_hash if request else "") or ""
-        run = trainings.submit(plan, owner=owner)
-        if cancels is not None and cancels.requested_since(owner, since):
-            run.cancel()  # Cancel came while the file was read: the run ends "cancelled" at once
-        yield from follow(run, progress, ttl_hours)
-
-    return finetune
+def upload_inputs() -> tuple[gr.Radio, gr.Markdown, dict[str, Component]]:
+    """The Task switch, the file, what it holds and a classifier's columns."""
+    choices = [(kind.choice, kind.task) for kind in FINETUNE]
+    task = gr.Radio(choices, value=FINETUNE[0].task, label="Task", elem_id="finetune-task")
+    file = gr.File(
+        label="Training file (classify: CSV, TSV, JSONL; tag: CoNLL, JSONL; QA: SQuAD JSON, JSONL)",
+        file_types=FILE_TYPES,
+        type="filepath",
+        elem_id="finetune-file",
+    )
+    info = gr.Markdown(elem_id="finetune-info")
+    text = gr.Dropdown([], label="Text column", allow_custom_value=True, elem_id="finetune-text")
+    label = gr.Dropdown([], label="Label column", allow_custom_value=True, elem_id="finetune-label")
+    pair = gr.Dropdown(
+        [""],
+        value="",
+        label="Second text column (optional)",
+        allow_custom_value=True,
+        elem_id="finetune-pair",
+    )
+    return task, info, {"file": file, **dict(zip(COLUMNS, (text, label, pair), strict=True))}
 
 
-def _settings() -> list[gr.components.Component]:
+def base_settings(service: ModelService, defaults: Mapping[str, object]) -> dict[str, Component]:
+    """The base model (the registry's, then this session's own bases, refreshed when opened) and the mode."""
+    registry = [(slot.display_name, name) for name, slot in config.REGISTRY.items()]
     base = gr.Dropdown(
-        [(slot.display_name, name) for name, slot in config.REGISTRY.items()],
-        value="discriminator",
+        registry,
+        value=defaults["base"],
         label="Base model (its encoder starts the training)",
         elem_id="finetune-base",
     )
     mode = gr.Radio(
         list(data.MODES),
-        value="full",
+        value=defaults["mode"],
         label="Mode",
         info="full: every weight trains; head: the encoder is frozen (fast, weaker)",
         elem_id="finetune-mode",
     )
+
+    def refresh(request: gr.Request):
+        """The base list, with this session's own models that can be a base (UI only)."""
+        return gr.update(choices=registry + own_models(service, request, BASE_KINDS))
+
+    base.focus(refresh, None, base, api_visibility="private", queue=False)
+    return {"base": base, "mode": mode}
+
+
+def layout(service: ModelService, plans: Mapping[str, PlanFunction]) -> Page:
+    """The components, in page order; the settings start at the first kind's defaults."""
+    first = FINETUNE[0].task
+    start: dict[str, object] = {}  # each setting at the first kind's default, or the first that takes it
+    for plan in reversed(plans.values()):
+        start |= parameter_defaults(plan)
     with gr.Row():
-        epochs = gr.Slider(*data.EPOCHS, value=3, step=1, label="Epochs", elem_id="finetune-epochs")
-        rate = gr.Number(5e-5, label="Learning rate", elem_id="finetune-learning-rate")
-        batch = gr.Slider(*data.BATCH_SIZE, value=16, step=1, label="Batch size", elem_id="finetune-batch")
-    with gr.Row():
-        length = gr.Slider(
-            *data.MAX_LENGTH, value=128, step=8, label="Max length (tokens)", elem_id="finetune-max-length"
-        )
-        fraction = gr.Slider(
-            *data.EVAL_FRACTION,
-            value=0.2,
-            step=0.05,
-            label="Held out (eval_fraction)",
-            elem_id="finetune-fraction",
-        )
-        seed = gr.Number(42, precision=0, label="Seed", elem_id="finetune-seed")
-    return [base, mode, epochs, rate, batch, length, fraction, seed]
+        with gr.Column(scale=2):
+            task, info, controls = upload_inputs()
+        with gr.Column(scale=3):
+            controls |= base_settings(service, start)
+            controls |= training.settings_block("finetune", LAYOUT, start)
+            with gr.Row():
+                buttons = {
+                    kind.task: gr.Button(
+                        kind.button, variant="primary", visible=kind.task == first, elem_id=kind.button_id
+                    )
+                    for kind in FINETUNE
+                }
+                cancel = gr.Button("Cancel", variant="stop", elem_id="finetune-cancel")
+    status = gr.Markdown(elem_classes="electra-summary", elem_id="finetune-status")
+    loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="finetune-loss")
+    shown, metrics = {}, {}
+    for kind in FINETUNE:
+        shown[kind.task], metrics[kind.task] = kind.views()
+    download = gr.File(label="The trained model (zip: a standard checkpoint)", elem_id="finetune-download")
+    with gr.Accordion("JSON", open=False):
+        json = gr.JSON(label="JSON", elem_id="finetune-json")
+    outputs = {task: [status, loss, *views, download, json] for task, views in metrics.items()}
+    return Page(task, info, controls, buttons, cancel, shown, outputs)
+
+
+def task_switch(page: Page, plans: Mapping[str, PlanFunction]) -> tuple[Callable, list[Component]]:
+    """The Task switch's handler and outputs: the chosen kind's inputs, button and views shown, and
+    the settings whose defaults differ between kinds set to its own."""
+    taken = [set(parameter_names(plan)) for plan in plans.values()]
+    some = {name: c for name, c in page.controls.items() if not all(name in names for names in taken)}
+    shared = set.intersection(*taken)
+    defaults = [parameter_defaults(plan) for plan in plans.values()]
+    varying = [n for n in page.controls if n in shared and len({repr(d.get(n)) for d in defaults}) > 1]
+    kinds = {kind.task: kind for kind in FINETUNE}
+
+    def on_task(chosen: str):
+        """Show the chosen task's inputs, button and result views, with its default settings (UI only)."""
+        task = kinds.get(chosen, FINETUNE[0]).task
+        names, defaults = parameter_names(plans[task]), parameter_defaults(plans[task])
+        updates: dict[Component, object] = {c: gr.update(visible=name in names) for name, c in some.items()}
+        for kind in FINETUNE:
+            updates[page.buttons[kind.task]] = gr.update(visible=kind.task == task)
+            updates[page.shown[kind.task]] = gr.update(visible=kind.task == task)
+        updates |= {page.controls[name]: defaults[name] for name in varying}
+        return updates
+
+    outputs = [*some.values(), *page.buttons.values(), *page.shown.values()]
+    return on_task, outputs + [page.controls[name] for name in varying]
 
 
 def build(service: ModelService) -> BuiltTab:
     trainings = jobs.trainings_for(service)
-    cancels = Cancels()
+    trainer = training.Training(trainings, Cancels())
     limits = data.Limits.from_environ(service.environ)
+    plans = {kind.task: kind.plan(service, limits) for kind in FINETUNE}
     gr.Markdown(intro(limits, trainings, trainings.store.ttl))
-    with gr.Row():
-        with gr.Column(scale=2):
-            task = gr.Radio(finetune_tasks.TASKS, value="classify", label="Task", elem_id="finetune-task")
-            file = gr.File(
-                label="Training file (classify: CSV, TSV, JSONL; tag: CoNLL, JSONL; QA: SQuAD JSON, JSONL)",
-                file_types=finetune_tasks.FILE_TYPES,
-                type="filepath",
-                elem_id="finetune-file",
-            )
-            info = gr.Markdown(elem_id="finetune-info")
-            text = gr.Dropdown([], label="Text column", allow_custom_value=True, elem_id="finetune-text")
-            label = gr.Dropdown([], label="Label column", allow_custom_value=True, elem_id="finetune-label")
-            pair = gr.Dropdown(
-                [""],
-                value="",
-                label="Second text column (optional)",
-                allow_custom_value=True,
-                elem_id="finetune-pair",
-            )
-        with gr.Column(scale=3):
-            settings = _settings()
-            offer_adapted_bases(service, settings[0])  # a model adapted in the Adapt tab is a base too
-            stride = finetune_tasks.stride()
-            with gr.Row():
-                run_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
-                tag_button, qa_button = finetune_tasks.buttons()
-                cancel_button = gr.Button("Cancel", variant="stop", elem_id="finetune-cancel")
-    status = gr.Markdown(elem_classes="electra-summary", elem_id="finetune-status")
-    loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=260, elem_id="finetune-loss")
-    with gr.Row() as classify_row:
-        table = gr.Dataframe(
-            headers=views.CLASS_COLUMNS,
-            label="Held-out metrics per class",
-            interactive=False,
-            elem_id="finetune-classes",
-        )
-        confusion = gr.BarPlot(
-            x="true label",
-            y="rows",
-            color="predicted",
-            title="Confusion on the held-out rows (bars: true label, colours: predicted)",
-            height=260,
-            elem_id="finetune-confusion",
-        )
-    tag_table, qa_table = finetune_tasks.tables()
-    download = gr.File(label="The trained model (zip: a standard checkpoint)", elem_id="finetune-download")
-    with gr.Accordion("JSON", open=False):
-        json = gr.JSON(label="JSON", elem_id="finetune-json")
-
+    page = layout(service, plans)
+    endpoints = {kind.task: trainer.endpoint(plans[kind.task], kind.results) for kind in FINETUNE}
+    first: FinetuneKind = FINETUNE[0]
     tab = BuiltTab(
-        [file, text, label, pair, *settings],
-        [status, loss, table, confusion, download, json],
-        endpoint(service, trainings, limits, cancels),
+        training.inputs_for(plans[first.task], page.controls), page.outputs[first.task], endpoints[first.task]
     )
-    for changed in (file.change, task.change):  # the tagging and QA files: finetune_tasks.wire
+    file = page.controls["file"]
+    for changed in (file.change, page.task.change):
         changed(
-            file_columns(limits),
-            [file, task],
-            [text, label, pair, info],
+            on_file(limits),
+            [file, page.task],
+            [*(page.controls[name] for name in COLUMNS), page.info],
             api_visibility="private",
             queue=False,
         )
-    run_button.click(
-        tab.handler,
-        tab.inputs,
-        tab.outputs,
-        api_name="finetune",
-        concurrency_limit=None,  # every request reaches the training queue, which is bounded itself
-        show_progress_on=[status],
-        **RAW,
-    )
-
-    parts = finetune_tasks.Parts(stride, tag_button, qa_button, tag_table, qa_table)
-    finetune_tasks.wire(
-        service,
-        trainings,
-        limits,
-        cancels,
-        task,
-        file,
-        info,
-        [text, label, pair],
-        settings,
-        [run_button, classify_row],
-        parts,
-        [status, loss, download, json],
-    )
-
-    def cancel(request: gr.Request):
-        """Cancel the training this browser session started (it stops within 5 seconds)."""
-        owner = (request.session_hash if request else "") or ""
-        cancels.cancel(owner)  # also a run whose request is still being read
-        trainings.cancel(owner)
-
-    cancel_button.click(
-        cancel, None, None, api_name="finetune_cancel", api_visibility="undocumented", queue=False
-    )
+    on_task, switched = task_switch(page, plans)
+    page.task.change(on_task, page.task, switched, api_visibility="private", queue=False)
+    for kind in FINETUNE:
+        inputs = training.inputs_for(plans[kind.task], page.controls)
+        training.wire_run(
+            page.buttons[kind.task], endpoints[kind.task], inputs, page.outputs[kind.task], kind.api_name
+        )
+    # documented (README): Fine-tune's Cancel stops every run of the session, an Adapt run's too
+    doc = "Cancel the training this browser session started (it stops within 5 seconds)."
+    cancel = trainer.cancel_handler(tuple(KINDS), doc)
+    training.wire_cancel(page.cancel, cancel, "finetune_cancel")
     return tab
 
 
-TAB = Tab("finetune", "Fine-tune", build)
+TAB = Tab("finetune", TITLE, build)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import gradio as gr
 
 from electra_demo import config
-from electra_demo.finetune import is_model_id
 from electra_demo.page import links, rendering
 from electra_demo.page.tabs.common import (
     RAW,
@@ -16,8 +15,9 @@ from electra_demo.page.tabs.common import (
     BuiltTab,
     Tab,
     announce,
+    answered_by,
     model_card,
-    session_model_menu,
+    own_model_menu,
     show,
     user_errors,
 )
@@ -39,21 +39,14 @@ LINK = links.TabLink(
 )
 
 
-def own_models(
-    service: ModelService, request: gr.Request | None, task: str, slot: str
-) -> list[tuple[str, str]]:
-    """The registry's model (value ""), then the models of ``task`` this browser session
-    fine-tuned (nobody else's)."""
-    own = service.finetuned.owned_by(request.session_hash if request else None, task)
-    registry = [(config.REGISTRY[slot].display_name, "")]
-    return registry + [(f"Yours: {meta.name} ({meta.model_id})", meta.model_id) for meta in own]
-
-
 def model_menu(service: ModelService, tab: str, task: str, slot: str) -> gr.Dropdown:
-    """The model picker: the registry's, or one of the session's fine-tuned models."""
-    return session_model_menu(
+    """The model picker: the registry's ``slot`` (value ""), or one of the session's models of
+    kind ``task``."""
+    return own_model_menu(
+        service,
         tab,
-        lambda request: own_models(service, request, task, slot),
+        (task,),
+        config.REGISTRY[slot].display_name,
         "The demo's model, or one you fine-tuned in the Fine-tune tab (yours only).",
     )
 
@@ -61,8 +54,8 @@ def model_menu(service: ModelService, tab: str, task: str, slot: str) -> gr.Drop
 def summary(result: TagResult) -> str:
     """The registry model's summary; a fine-tuned tagger's without its types (the visitor's labels
     are never Markdown: the highlights and the table show them as text)."""
-    model_id = result.model.resolved.source
-    if not is_model_id(model_id):
+    model_id = answered_by(result.model)
+    if model_id is None:
         return rendering.tag_summary(result)
     return (
         f"**{len(result.entities)} entities** from your fine-tuned tagger `{model_id}`, aggregation "

@@ -1,4 +1,4 @@
-"""Shared by the explain tests: "lively" checkpoints and independent reference computations.
+"""For the explain tests: "lively" checkpoints and independent reference computations.
 
 The tiny checkpoints' weights are drawn with std 0.02, so their logits barely move and every
 attribution is ~1e-6: a comparison to 1e-5 would then hold for any answer. The lively copies
