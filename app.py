@@ -22,6 +22,10 @@ from electra_demo.config import persist_defaults, preload_slots, storage_lines
 # Before anything imports huggingface_hub (gradio does), which reads HF_HOME once: with persistent
 # storage (/data, or $ELECTRA_DEMO_DATA_DIR) the Hugging Face cache goes there unless HF_HOME is set.
 persist_defaults(os.environ)
+# Gradio asks matplotlib for its backend around every event; left to matplotlib's own choice, the
+# process's first request pays for importing pyplot to find it (half a second to a second). This
+# server draws nothing on screen: the backend Gradio switches to anyway, named up front.
+os.environ.setdefault("MPLBACKEND", "agg")
 
 import gradio as gr  # noqa: E402
 
@@ -47,34 +51,54 @@ class Server:
 
     def launch(self, **kwargs: Any) -> Any:
         """``demo.launch(**kwargs)`` with the API served beside the page, on the same port, and
-        the background warm-up started (``ELECTRA_DEMO_PRELOAD``'s slots, then ONNX exports)."""
+        the background warm-up started (unless :func:`create_server` started it already, then
+        held after its first slot: it goes on once the page serves)."""
         from electra_demo.api.mount import app_kwargs  # FastAPI and the API load with the server
 
-        for line in storage_lines(self.environ):
-            log.info("storage: %s", line)
-        preload = preload_slots(self.environ)  # a bad setting fails before the server starts
-        if preload:  # the same work as on first use, done first: models then load in a moment
-            log.info("torch, transformers and ONNX Runtime imported in %.1f s", import_runtime())
-        # the warm-up's first load overlaps the server's own start-up; nothing waits on it
-        self.service.start_background(preload)
-        return self.demo.launch(
-            app_kwargs=app_kwargs(self.service, self.environ, self.demo), **launch_kwargs(), **kwargs
+        start_warmup(self.service, self.environ)
+        block = not kwargs.pop("prevent_thread_lock", False)
+        launched = self.demo.launch(
+            app_kwargs=app_kwargs(self.service, self.environ, self.demo),
+            prevent_thread_lock=True,
+            **launch_kwargs(),
+            **kwargs,
         )
+        self.service.background.release()  # the page serves: the rest of the warm-up goes on
+        if block:
+            self.demo.block_thread()
+        return launched
 
 
-def create_server(environ: Mapping[str, str]) -> Server:
-    """The page and the API around one model service; no model loads until a request needs it."""
+def start_warmup(service: ModelService, environ: Mapping[str, str], held: bool = False) -> None:
+    """Start the background warm-up once: ``ELECTRA_DEMO_PRELOAD``'s slots, then ONNX exports (a
+    bad setting fails here, before the server starts); ``held``: the first slot only until the
+    page serves. What loading needs (torch, transformers) is imported first, on this thread (the
+    main one: see :func:`~electra_demo.runtime.warmup.start_torch_threads`): the same work as on
+    first use, done before the page."""
+    if service.background is not None:
+        return
+    for line in storage_lines(environ):
+        log.info("storage: %s", line)
+    preload = preload_slots(environ)  # a bad setting fails before the server starts
+    if preload:  # the same work as on first use, done first: models then load in a moment
+        log.info("torch, transformers and ONNX Runtime imported in %.1f s", import_runtime())
+    service.start_background(preload, held)
+
+
+def create_server(environ: Mapping[str, str], warm: bool = False) -> Server:
+    """The page and the API around one model service. With ``warm`` (``python app.py``), the
+    warm-up starts first, so the first tab's model loads while the page is built (its other slots
+    wait until the page serves); without it no model loads until the server launches (or a
+    request needs one)."""
     service = ModelService(environ=environ)
+    if warm:
+        start_warmup(service, environ, held=True)
     return Server(configure_queue(build_demo(service)), service, environ)
 
 
 def create_app(environ: Mapping[str, str]) -> gr.Blocks:
     """The page around one model service (without the API; :func:`create_server` has both)."""
     return create_server(environ).demo
-
-
-server = create_server(os.environ)
-demo = server.demo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,12 +137,14 @@ def environ_for(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     args = parse_args()
-    environ = environ_for(args, os.environ)
-    if environ != dict(os.environ):
-        server = create_server(environ)
+    server = create_server(environ_for(args, os.environ), warm=True)  # the page is built once
+    demo = server.demo
     server.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
     )
+else:  # imported (tests, Gradio's reload mode): the page at module level, nothing loaded
+    server = create_server(os.environ)
+    demo = server.demo

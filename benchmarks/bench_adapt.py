@@ -2,6 +2,7 @@
 electra-base-shaped generator and discriminator, and the training child's peak memory.
 
     python benchmarks/bench_adapt.py [--workdir DIR] [--texts 96] [--batch-size 16] [--out FILE.md]
+                                     [--ways before,after]
 
 The checkpoints are random with Base's shapes (the discriminator as ``benchmarks/checkpoints.py``
 writes it: hidden 768, 12 layers; the generator with electra-base-generator's: hidden 256, 4 heads,
@@ -11,6 +12,10 @@ training child (``python -m electra_demo.adapt.worker``) runs alone, as the queu
 plus 16 held-out texts scored before and after (not timed). Seconds per 100 texts come from the
 run's own ``seconds`` (its training loop) over the texts it trained on; the peak memory is the
 child's VmHWM (read from /proc while it runs). On a GPU when one is present (the child uses CUDA).
+``--ways`` (issue 27): ``before`` runs the child the old way (the whole batch at once, fp32,
+attention dropout: a spec without a memory plan), ``after`` with the server's plan (micro-batches,
+lean attention, bf16 autocast where the CPU has it, checkpointing when it lets a larger
+micro-batch fit), ``fp32`` with that planning in fp32; one table, the same run.
 """
 
 from __future__ import annotations
@@ -120,49 +125,63 @@ def run_child(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     return {**done, "vm_hwm_mb": round(peak, 1), "cuda_peak_mb": cuda}
 
 
-def report(done: dict[str, Any], spec: dict[str, Any], command: str) -> str:
+def report(runs: list[tuple[str, dict[str, Any], dict[str, Any]]], command: str) -> str:
     import torch
 
-    result = done["result"]
-    trained = spec["settings"]["steps"] * spec["settings"]["batch_size"]
-    per_100 = result["seconds"] / trained * 100
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    gpu = f"; GPU peak (max_memory_allocated) {done['cuda_peak_mb']:,.0f} MB" if done["cuda_peak_mb"] else ""
-    return "\n".join(
-        [
-            "## Adapt: ELECTRA's objective on base-shaped checkpoints (bench_adapt.py)",
-            "",
-            f"`{command}`  ",
-            f"{cpu_line()}; device: {device}; torch threads {spec['threads']}",
-            "",
-            "| texts trained | steps x batch | 128 tokens | s per 100 texts | child peak (VmHWM) |",
-            "|---|---|---|---|---|",
-            f"| {trained} | {spec['settings']['steps']} x {spec['settings']['batch_size']} | yes | "
-            f"{per_100:.1f} | {done['vm_hwm_mb']:,.0f} MB |",
-            "",
-            f"Training loop {result['seconds']:.1f} s (loading, held-out scoring and saving not timed); "
-            f"ru_maxrss {done.get('peak_rss_mb')} MB{gpu}. Random weights: the figures "
-            f"(AUC {result['before']['rtd_auc']} -> {result['after']['rtd_auc']}) mean nothing here.",
-        ]
-    )
+    lines = [
+        "## Adapt: ELECTRA's objective on base-shaped checkpoints (bench_adapt.py)",
+        "",
+        f"`{command}`  ",
+        f"{cpu_line()}; device: {device}; torch threads {runs[0][1]['threads']}",
+        "",
+        "| way | texts trained | steps x batch | micro-batch x accumulation | checkpointing | precision "
+        "| s per 100 texts | child peak (VmHWM) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for way, spec, done in runs:
+        result, plan = done["result"], spec.get("memory") or {}
+        trained = spec["settings"]["steps"] * spec["settings"]["batch_size"]
+        split = (
+            f"{plan['micro_batch']} x {plan['accumulation']}"
+            if plan
+            else f"{spec['settings']['batch_size']} x 1"
+        )
+        gpu = f" (GPU peak {done['cuda_peak_mb']:,.0f} MB)" if done["cuda_peak_mb"] else ""
+        lines.append(
+            f"| {way} | {trained} | {spec['settings']['steps']} x {spec['settings']['batch_size']} | {split} "
+            f"| {'yes' if plan.get('checkpointing') else 'no'} | {plan.get('precision', 'fp32')} "
+            f"| {result['seconds'] / trained * 100:.1f} | {done['vm_hwm_mb']:,.0f} MB{gpu} |"
+        )
+    lines += [
+        "",
+        "Training loop only (loading, held-out scoring and saving not timed). Random weights: the "
+        "figures (AUC before and after) mean nothing here.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench_finetune_tasks import memory_of
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--texts", type=int, default=96, help="texts trained on (16 more are held out)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--ways", default="before,after", help="before (the old settings), after, fp32")
     parser.add_argument("--out", type=Path, help="append the Markdown report to this file")
     args = parser.parse_args(argv)
     paths = {
         "discriminator": build(args.workdir, "discriminator", "ElectraForPreTraining", SHAPE, 0),
         "generator": build(args.workdir, "generator", "ElectraForMaskedLM", GENERATOR_SHAPE, 7),
     }
-    spec = spec_for(
-        paths, args.workdir / "adapt-run", texts_of_128_tokens(args.texts + HELD_OUT), args.batch_size
-    )
-    done = run_child(spec, args.workdir / "adapt-run")
-    text = report(done, spec, "python benchmarks/bench_adapt.py " + " ".join(argv or sys.argv[1:]))
+    texts = texts_of_128_tokens(args.texts + HELD_OUT)
+    runs = []
+    for way in args.ways.split(","):
+        spec = spec_for(paths, args.workdir / "adapt-run", texts, args.batch_size)
+        spec["memory"] = memory_of("adapt", spec, way)
+        runs.append((way, spec, run_child(spec, args.workdir / "adapt-run")))
+    text = report(runs, "python benchmarks/bench_adapt.py " + " ".join(argv or sys.argv[1:]))
     print(text)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as handle:

@@ -4,6 +4,7 @@ the training process's peak memory, and ``/classify`` p50 over plain HTTP while 
     python benchmarks/bench_finetune.py [--workdir DIR] [--rows 80] [--requests 15] [--out FILE.md]
     python benchmarks/bench_finetune.py --direct [--workdir DIR]   # the training child alone
     python benchmarks/bench_finetune.py --task tag|qa [--rows N]   # tagging / QA children alone
+    python benchmarks/bench_finetune.py --kinds [--rows 32] [--ways before,after,fp32]  # issue 27
 
 The app runs as ``python app.py`` with the discriminator (the base of the runs) and the sentiment
 head on electra-base-shaped random checkpoints (``benchmarks/checkpoints.py``; the other slots
@@ -16,6 +17,10 @@ and while each run is in its training loop. ``--direct`` runs the training child
 (``electra_demo.finetune.worker``) without the app (no gradio needed: for a GPU machine).
 ``--task tag`` and ``--task qa`` time the tagging and QA children the same way
 (``benchmarks/bench_finetune_tasks.py``: seconds per 100 sentences / questions, peak memory).
+``--kinds`` runs the four kinds' children (classify, tag, QA, Adapt) at their endpoints' defaults
+the old way (``before``: the whole batch at once in fp32), the server's way now (``after``:
+micro-batches, lean attention, bf16 autocast where the CPU has it, checkpointing when needed) and
+with fp32 forced, in one table with the CPU (``bench_finetune_tasks.py``).
 """
 
 from __future__ import annotations
@@ -317,7 +322,7 @@ def device_line() -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else cpu_line()
-    return f"{device}; torch {torch.__version__}"
+    return f"{device}; torch {torch.__version__}; {len(os.sched_getaffinity(0))} usable cores"
 
 
 def report_direct(runs: list[dict[str, Any]], command: str) -> str:
@@ -347,12 +352,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--task", choices=("classify", "tag", "qa"), default="classify", help="tag and qa: the child alone"
     )
+    parser.add_argument("--kinds", action="store_true", help="all four kinds' children, before and after")
+    parser.add_argument("--ways", default="before,after,fp32", help="--kinds: before (old), after, fp32")
+    parser.add_argument("--only", default="classify,tag,qa,adapt", help="--kinds: which kinds")
     args = parser.parse_args(argv)
     command = "python " + " ".join(
         ["benchmarks/bench_finetune.py", *(argv if argv is not None else sys.argv[1:])]
     )
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if args.task != "classify":
+    if args.kinds:
+        from bench_finetune_tasks import bench_kinds, report_kinds
+
+        rows = args.rows if args.rows != 80 else 32  # two steps of 16 a run by default
+        ways, kinds = args.ways.split(","), args.only.split(",")
+        runs = bench_kinds(args.workdir, base_checkpoint(args.workdir), rows, ways, kinds)
+        text = report_kinds(runs, device_line(), command)
+    elif args.task != "classify":
         from bench_finetune_tasks import bench_task, report_task
 
         runs = bench_task(args.workdir, base_checkpoint(args.workdir), args.task, args.rows)

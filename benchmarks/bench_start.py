@@ -1,21 +1,25 @@
-"""The first visit (issue 19): process start to first answers, ours vs the naive app, and memory.
+"""The first visit (issues 19, 27): process start to first answers, ours vs the naive app, and memory.
 
     .venv/bin/python benchmarks/bench_start.py --workdir ~/.cache/electra-demo/bench-start
     .venv/bin/python benchmarks/bench_start.py --rounds 1     # one cold start of each
+    git archive <commit> | tar -x -C /tmp/before              # an earlier version of the app...
+    .venv/bin/python benchmarks/bench_start.py --before /tmp/before   # ...started in the same turns
 
 On electra-base-shaped random checkpoints (every slot: benchmarks/checkpoints.py's discriminator,
 sentiment and qa, and here the generator (electra-base-generator's shape), emotion, nli and ner),
 over plain HTTP (common.GradioHttp), with the app's defaults (warm-up on, ONNX Runtime on the CPU):
 
-1. Cold start, in turns (baseline, ours, ours, baseline, ...): from ``Popen`` to the answer of the
-   first 128-token /detect, the client asking as soon as the page serves. Ours starts with an
-   empty export cache each time (its export children are stopped with it).
+1. Cold start, in turns (naive, ours[, before], then the order rotated each round): from
+   ``Popen`` to the page served and to the answer of the first 128-token /detect, the client
+   asking as soon as the page serves. Ours (and before) start with an empty export cache each
+   time (their export children are stopped with them).
 2. The export cache is filled: every slot exported and checked by ``ModelService`` in a child
-   process at normal priority (the app's own background exports run at the lowest CPU priority,
-   which on a shared machine can take very long; what lands on disk is the same).
-3. Filled cache: ours again; as soon as the page serves, the first 128-token /detect, /classify and
+   process at normal priority, with each version's code (the app's own background exports run at
+   the lowest CPU priority, which on a shared machine can take very long; what lands on disk is
+   the same).
+3. Filled cache, in turns: as soon as the page serves, the first 128-token /detect, /classify and
    /answer are sent at once; seconds from the page being served to each answer.
-4. Memory: in that process, once the warm-up has loaded all seven slots, one /v1/explain on
+4. Memory: in that process, once the warm-up has loaded every slot, one /v1/explain on
    sentiment loads its PyTorch copy; peak RSS (VmHWM) of the server then.
 
 Prints JSON and a markdown section for benchmarks/RESULTS.md (``--out`` writes it to a file).
@@ -90,62 +94,70 @@ def completed(url: str, api: str, args: tuple) -> bytes:
     return body([*args, *rest])
 
 
-def first_detect(
-    name: str, argv: list[str], env: dict, logs: Path, args: tuple, payloads: dict | None = None
-) -> float:
-    """Seconds from process start to the first /detect answer (asked as soon as the page serves).
-    ``payloads`` (ours): filled afterwards with the three endpoints' request bodies, for the
-    filled-cache start (which then asks the server nothing before its timed requests)."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds the process (all its threads, not its children) has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def first_detect(name: str, argv: list[str], env: dict, logs: Path, args: tuple, payloads: dict) -> dict:
+    """Seconds from process start to the page served and to the first /detect answer (asked as
+    soon as the page serves), and the server's CPU seconds by then (a figure other processes on
+    a shared machine disturb less). ``payloads`` is filled with the three endpoints' request
+    bodies, for the filled-cache starts (which then ask the server nothing before their timed
+    requests)."""
     with launched(name, argv, env, logs) as app:
+        page_cpu = cpu_s(app.proc.pid)
         payload = completed(app.url, "/detect", args)
         with GradioHttp(app.url) as http:
             http.timed("/detect", payload)
         seconds = time.perf_counter() - app.started
-        log(f"{name}: first /detect answered {seconds:.1f} s after process start")
-        for endpoint, endpoint_args in (payloads or {}).items():
+        answer_cpu = cpu_s(app.proc.pid)
+        log(f"{name}: first /detect answered {seconds:.1f} s after process start ({answer_cpu:.1f} CPU s)")
+        for endpoint, endpoint_args in payloads.items():
             if not isinstance(endpoint_args, bytes):  # not yet a body
                 payloads[endpoint] = completed(app.url, endpoint, endpoint_args)
         stop_children(app.proc.pid)
-    return seconds
+    return {"page_s": app.page_s, "answer_s": seconds, "page_cpu_s": page_cpu, "answer_cpu_s": answer_cpu}
 
 
-def fill_cache(env: dict) -> float:
-    """Export and check every slot into the cache, in a child at normal priority (the app's own
-    background exports run at the lowest priority, which on a shared machine can take very long;
-    what lands on disk is the same)."""
-    code = (
+def fill_cache(env: dict, code: Path) -> float:
+    """Export and check every slot into the cache with the app at ``code``, in a child at normal
+    priority (the app's own background exports run at the lowest priority, which on a shared
+    machine can take very long; what lands on disk is the same)."""
+    program = (
         "from electra_demo import config\nfrom electra_demo.service import ModelService\n"
         "s = ModelService()\nfor name in config.REGISTRY:\n"
         "    print(name, s.load(name).backend, flush=True)\n"
     )
     start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, check=True, stdout=sys.stderr)
+    subprocess.run([PYTHON, "-c", program], cwd=code, env=env, check=True, stdout=sys.stderr)
     return time.perf_counter() - start
 
 
-def filled_start(env: dict, logs: Path, texts: dict, payloads: dict) -> dict:
+def filled_start(name: str, app_py: Path, env: dict, logs: Path, texts: dict, payloads: dict) -> dict:
     """The first answer of each tab's endpoint after the page serves, sent at once; then memory."""
     import httpx
 
-    endpoints = tuple(payloads)
     out: dict = {}
-    with launched("ours-filled", ["app.py"], env, logs) as app:
+    with launched(name, [str(app_py)], env, logs) as app:
         served = time.perf_counter()
-        if not all(isinstance(p, bytes) for p in payloads.values()):  # --filled-only: no cold run
-            payloads = {e: body(list(a)) if not isinstance(a, bytes) else a for e, a in payloads.items()}
+        bodies = {e: a if isinstance(a, bytes) else body(list(a)) for e, a in payloads.items()}
         out["page_s"] = app.page_s
 
         def first(endpoint: str) -> None:
             with GradioHttp(app.url) as http:
-                http.timed(endpoint, payloads[endpoint])
+                http.timed(endpoint, bodies[endpoint])
             out[f"first{endpoint}_after_page_s"] = time.perf_counter() - served
 
-        threads = [threading.Thread(target=first, args=(e,)) for e in endpoints]
+        threads = [threading.Thread(target=first, args=(e,)) for e in bodies]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        log(f"filled cache: {json.dumps(out)}")
+        log(f"{name}: {json.dumps(out)}")
         deadline = time.perf_counter() + 600
         while True:  # the warm-up loads every slot
             health = httpx.get(app.url + "health", timeout=60).json()
@@ -153,18 +165,18 @@ def filled_start(env: dict, logs: Path, texts: dict, payloads: dict) -> dict:
                 break
             time.sleep(0.5)
         out["all_loaded_after_page_s"] = time.perf_counter() - served
-        out["rss_seven_mb"] = vm_hwm_mb(app.proc.pid)
+        out["rss_all_mb"] = vm_hwm_mb(app.proc.pid)
         explain = {"task": "sentiment", "text": texts["single"]["128"][0], "method": "gradient_x_input"}
         reply = httpx.post(app.url + "v1/explain", json=explain, timeout=600)
         assert reply.status_code == 200, reply.text[:300]
-        out["peak_rss_seven_plus_torch_copy_mb"] = vm_hwm_mb(app.proc.pid)
+        out["peak_rss_plus_torch_copy_mb"] = vm_hwm_mb(app.proc.pid)
         out["backends"] = app.backends()
         stop_children(app.proc.pid)
     return out
 
 
 def checkpoint_paths(workdir: Path, tiny: bool) -> dict:
-    """Base-shaped checkpoints for every slot; with ``tiny``, tiny ones (a smoke run of the script)."""
+    """Base-shaped checkpoints for every slot; with ``tiny``, tiny ones (a smoke run of this script)."""
     if not tiny:
         paths = checkpoints.ensure_all(workdir)
         paths["base"].update(build_extra(workdir))
@@ -177,67 +189,193 @@ def checkpoint_paths(workdir: Path, tiny: bool) -> dict:
     return {"base": dict(small), "tiny": small, "texts": str(texts)}
 
 
-def run(workdir: Path, rounds: int, tiny: bool = False, filled_only: bool = False) -> dict:
-    """Cold starts in turns (``rounds`` of each), the cache filled, then the filled start; with
-    ``filled_only``, the filled start alone, on the cache an earlier run left."""
+def turns(names: list[str], index: int) -> list[str]:
+    """``names`` rotated by ``index``: each one starts first in turn."""
+    shift = index % len(names)
+    return names[shift:] + names[:shift]
+
+
+def run(
+    workdir: Path,
+    rounds: int,
+    tiny: bool = False,
+    filled_only: bool = False,
+    before: Path | None = None,
+    cold_only: bool = False,
+) -> dict:
+    """Cold starts in turns (``rounds`` of each), the cache filled, then the filled starts in turns;
+    with ``filled_only``, the filled starts alone, on the cache an earlier run left; with
+    ``cold_only``, the cold starts alone."""
     paths = checkpoint_paths(workdir, tiny)
     texts = json.loads(Path(paths["texts"]).read_text())
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     payload = request_args("/detect", 128, texts, 0)
     base_env = baseline_env({"base": {k: paths["base"][k] for k in ("discriminator", "sentiment", "qa")}})
-    results: dict = {"ours_cold_s": [], "baseline_s": []}
+    apps = {"ours": ROOT / "app.py", **({"before": before / "app.py"} if before else {})}
     payloads = {e: request_args(e, 128, texts, 0) for e in ("/detect", "/classify", "/answer")}
     cache = workdir / "onnx-cache"
     env = {**our_env(paths, cache), "ELECTRA_DEMO_DATA_DIR": str(workdir / "no-data")}
+    results: dict = {"cold": {who: [] for who in ("naive", *apps)}, "filled": {who: [] for who in apps}}
     for index in range(0 if filled_only else rounds):
-        order = ("baseline", "ours") if index % 2 == 0 else ("ours", "baseline")
-        for who in order:
-            if who == "baseline":
-                argv = ["benchmarks/baseline_app.py"]
-                results["baseline_s"].append(first_detect(f"baseline-{index}", argv, base_env, logs, payload))
+        for who in turns(list(results["cold"]), index):
+            if who == "naive":
+                argv, who_env = ["benchmarks/baseline_app.py"], base_env
             else:
                 shutil.rmtree(cache, ignore_errors=True)  # an empty export cache
-                seconds = first_detect(f"ours-cold-{index}", ["app.py"], env, logs, payload, payloads)
-                results["ours_cold_s"].append(seconds)
+                argv, who_env = [str(apps[who])], env
+            results["cold"][who].append(
+                first_detect(f"{who}-cold-{index}", argv, who_env, logs, payload, payloads)
+            )
+    if cold_only:
+        return results
     if not filled_only:
-        log("filling the export cache (every slot exported and checked)")
-        results["fill_s"] = fill_cache(env)
-    results["filled"] = filled_start(env, logs, texts, payloads)
+        for who, app_py in apps.items():
+            log(f"filling the export cache with {who}'s code (every slot exported and checked)")
+            results[f"fill_{who}_s"] = fill_cache(env, app_py.parent)
+    for index in range(max(rounds, 1)):
+        for who in turns(list(apps), index):
+            results["filled"][who].append(
+                filled_start(f"{who}-filled-{index}", apps[who], env, logs, texts, payloads)
+            )
     return results
 
 
-def markdown(results: dict, command: str) -> str:
-    ours, base = results["ours_cold_s"] or [float("nan")], results["baseline_s"] or [float("nan")]
+def median_of(runs: list[dict], key: str) -> float:
+    values = [r[key] for r in runs if key in r]
+    return statistics.median(values) if values else float("nan")
+
+
+def cells(runs: list[dict], key: str) -> str:
+    """Each run's figure and, in bold, their median."""
+    if not any(key in r for r in runs):
+        return "-"
+    each = ", ".join(f"{r[key]:.1f}" for r in runs if key in r)
+    return f"{each} s; **{median_of(runs, key):.1f} s**"
+
+
+NAMES = {"ours": "ours", "before": "before (`--before`)", "naive": "naive app"}
+
+
+def row(label: str, runs: dict, who: list[str], key: str) -> str:
+    return f"| {label} | " + " | ".join(cells(runs[w], key) for w in who) + " |"
+
+
+def cold_table(cold: dict) -> list[str]:
+    who = [w for w in ("ours", "before", "naive") if cold.get(w)]
+    if not who:
+        return []
+    return [
+        "| process start to ... (128 tokens, empty export cache; each start, median) | "
+        + " | ".join(NAMES[w] for w in who)
+        + " |",
+        "|---|" + "---:|" * len(who),
+        row("the page served", cold, who, "page_s"),
+        row("the first /detect answer", cold, who, "answer_s"),
+        row("the server's CPU seconds by the page", cold, who, "page_cpu_s"),
+        row("the server's CPU seconds by the answer", cold, who, "answer_cpu_s"),
+        "",
+    ]
+
+
+def filled_table(results: dict) -> list[str]:
     filled = results["filled"]
+    apps = [w for w in ("ours", "before") if filled.get(w)]
+    if not apps:
+        return []
     lines = [
-        "## The first visit: cold and filled starts, and memory (`bench_start.py`, issue 19)",
+        "| filled export cache (each start, median) | " + " | ".join(NAMES[w] for w in apps) + " |",
+        "|---|" + "---:|" * len(apps),
+        row("process start to the page served", filled, apps, "page_s"),
+    ]
+    for endpoint in ("/detect", "/classify", "/answer"):
+        lines.append(
+            row(
+                f"page to first {endpoint} answer (sent at once)",
+                filled,
+                apps,
+                f"first{endpoint}_after_page_s",
+            )
+        )
+    lines += [row("page to every slot loaded", filled, apps, "all_loaded_after_page_s"), ""]
+    lines += [
+        f"Filling the export cache with {w}'s code: {results[f'fill_{w}_s']:.0f} s."
+        for w in apps
+        if f"fill_{w}_s" in results
+    ]
+    for w in apps:
+        rss, peak = median_of(filled[w], "rss_all_mb"), median_of(filled[w], "peak_rss_plus_torch_copy_mb")
+        lines.append(
+            f"{NAMES[w].capitalize()}: peak RSS with every slot loaded {rss:.0f} MB; "
+            f"with one PyTorch copy for Explain (sentiment) too {peak:.0f} MB."
+        )
+    if filled.get("ours"):
+        lines += [
+            "",
+            "Backends (ours, filled start, from the app's log): "
+            + "; ".join(filled["ours"][-1]["backends"])
+            + ".",
+        ]
+    return lines
+
+
+def markdown(results: dict, command: str) -> str:
+    lines = [
+        "## The first visit: cold and filled starts, and memory (`bench_start.py`, issues 19 and 27)",
         "",
         f"{cpu_line()}. From `{command}`. {SHARED_NOTE}.",
         "",
-        "| | ours | naive app |",
+        *cold_table(results["cold"]),
+        *filled_table(results),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+THREADS_PROBE = """
+import json, sys, threading, time
+import torch, transformers
+from electra_demo.runtime.warmup import start_torch_threads
+path, text, main_first, n = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+model = transformers.AutoModelForPreTraining.from_pretrained(path).eval()
+inputs = transformers.AutoTokenizer.from_pretrained(path)(text, return_tensors="pt")
+if main_first:
+    start_torch_threads()
+times = []
+def forwards():  # as the micro-batcher runs them: on a worker thread
+    for _ in range(n):
+        cpu, wall = time.process_time(), time.perf_counter()
+        with torch.inference_mode():
+            model(**inputs)
+        times.append((time.process_time() - cpu, time.perf_counter() - wall))
+worker = threading.Thread(target=forwards)
+worker.start()
+worker.join()
+print(json.dumps(times))
+"""
+
+
+def torch_threads_probe(paths: dict, texts: dict, n: int = 5) -> dict:
+    """PyTorch forwards (electra-base discriminator, 128 tokens) on a worker thread, in a fresh
+    process each: with no parallel operation ever run on the main thread, and after
+    :func:`~electra_demo.runtime.warmup.start_torch_threads` ran there (as app.py does)."""
+    text = texts["single"]["128"][0]
+    out = {}
+    for label, flag in (("worker thread only", "0"), ("main thread first", "1")):
+        argv = [PYTHON, "-c", THREADS_PROBE, paths["base"]["discriminator"], text, flag, str(n)]
+        found = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+        out[label] = json.loads(found.stdout.strip().splitlines()[-1])
+    return out
+
+
+def threads_table(probe: dict) -> str:
+    lines = [
+        "| 128-token forwards on a worker thread (each: CPU s / wall s) | first | median of the rest |",
         "|---|---:|---:|",
-        "| process start to first /detect answer, 128 tokens, empty export cache (each start; median) | "
-        f"{', '.join(f'{s:.1f}' for s in ours)} s; **{statistics.median(ours):.1f} s** | "
-        f"{', '.join(f'{s:.1f}' for s in base)} s; **{statistics.median(base):.1f} s** |",
-        "",
-        "| filled export cache, from the page served | seconds |",
-        "|---|---:|",
-        f"| launch to first page | {filled['page_s']:.1f} |",
     ]
-    for endpoint in ("/detect", "/classify", "/answer"):
-        seconds = filled[f"first{endpoint}_after_page_s"]
-        lines.append(f"| first {endpoint} answer (128 tokens, sent at once) | {seconds:.2f} |")
-    lines += [
-        f"| every slot loaded by the warm-up | {filled['all_loaded_after_page_s']:.1f} |",
-        "",
-        f"Filling the export cache (7 base-shaped slots exported and checked, one after the other, "
-        f"at normal priority): {results.get('fill_s', float('nan')):.0f} s.",
-        f"Peak RSS with all seven slots loaded: {filled['rss_seven_mb']:.0f} MB; with one PyTorch copy for "
-        f"Explain (sentiment) too: **{filled['peak_rss_seven_plus_torch_copy_mb']:.0f} MB**.",
-        "",
-        "Backends (filled start, from the app's log): " + "; ".join(filled["backends"]) + ".",
-    ]
+    for label, times in probe.items():
+        rest = times[1:] or times
+        cpu, wall = statistics.median(t[0] for t in rest), statistics.median(t[1] for t in rest)
+        lines.append(f"| {label} | {times[0][0]:.2f} / {times[0][1]:.2f} | {cpu:.2f} / {wall:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -246,15 +384,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workdir", type=Path, default=Path.home() / ".cache" / "electra-demo" / "bench-start"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="cold starts of each app, in turns")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="cold (and filled) starts of each app, in turns"
+    )
     parser.add_argument("--out", type=Path, help="write the markdown section here")
     parser.add_argument("--tiny", action="store_true", help="tiny checkpoints: a smoke run of this script")
     parser.add_argument(
-        "--filled-only", action="store_true", help="only the filled start (cache of a run before)"
+        "--filled-only", action="store_true", help="only the filled starts (cache of a run before)"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="a checkout of an earlier version, started in the same turns as ours"
+    )
+    parser.add_argument("--cold-only", action="store_true", help="only the cold starts")
+    parser.add_argument(
+        "--torch-threads",
+        action="store_true",
+        help="only the probe of PyTorch forwards on a worker thread, with and without start_torch_threads",
     )
     args = parser.parse_args(argv)
     command = "python benchmarks/bench_start.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = run(args.workdir.expanduser(), args.rounds, args.tiny, args.filled_only)
+    before = args.before.expanduser().resolve() if args.before else None
+    if args.torch_threads:
+        paths = checkpoint_paths(args.workdir.expanduser(), args.tiny)
+        probe = torch_threads_probe(paths, json.loads(Path(paths["texts"]).read_text()))
+        print(json.dumps(probe))
+        print(f"{cpu_line()}. From `{command.strip()}`.\n\n" + threads_table(probe))
+        return
+    results = run(args.workdir.expanduser(), args.rounds, args.tiny, args.filled_only, before, args.cold_only)
     print(json.dumps(results, indent=1))
     text = markdown(results, command.strip())
     print(text)

@@ -295,14 +295,23 @@ def infinity_launched(venv: Path, paths: dict, logs: Path) -> Iterator[tuple[str
     start-up warm-up (batches of 32 x 512 tokens, minutes on 2 cores) is off: it is warmed up with
     real requests instead, as every server here.
     """
+    models = ["--pooling-method", "mean"]
+    for slot, name in (("discriminator", INFINITY_NAMES["embed"]), ("sentiment", INFINITY_NAMES["classify"])):
+        models += ["--model-id", paths["base"][slot], "--served-model-name", name]
+    with infinity_server(venv, models, logs / "infinity.log") as up:
+        yield up
+
+
+@contextlib.contextmanager
+def infinity_server(venv: Path, models: list[str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``infinity_emb v2 --engine torch`` on a free port of 127.0.0.1 with ``models`` (its
+    ``--model-id`` arguments and theirs), fp32 on the CPU, no remote code, no telemetry, no
+    start-up warm-up; stopped at the end."""
     port = free_port()
     argv = [str(venv / "bin" / "infinity_emb"), "v2", "--engine", "torch", "--device", "cpu"]
-    argv += ["--dtype", "float32", "--pooling-method", "mean", "--no-trust-remote-code"]
+    argv += ["--dtype", "float32", "--no-trust-remote-code", *models]
     argv += ["--no-model-warmup", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    for slot, name in (("discriminator", INFINITY_NAMES["embed"]), ("sentiment", INFINITY_NAMES["classify"])):
-        argv += ["--model-id", paths["base"][slot], "--served-model-name", name]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
-    log_path = logs / "infinity.log"
     with log_path.open("w") as handle:
         proc = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd="/tmp")
         url = f"http://127.0.0.1:{port}"
@@ -676,9 +685,10 @@ def overhead_rows(r: dict) -> list[str]:
     return rows
 
 
-def render(r: dict, wall_s: float) -> str:
+def header(r: dict, wall_s: float) -> list[str]:
+    """A run's first lines: when, the command, how long, the machine and versions, Infinity's."""
     m, v = r["machine"], r["machine"]["versions"]
-    lines = [
+    return [
         f"Date: {r['run']['date']}  ",
         f"Command: `{r['run']['command']}`  ",
         f"Wall time: {wall_s / 60:.1f} min" + (" (quick smoke run: short windows)" if r["quick"] else ""),
@@ -689,6 +699,12 @@ def render(r: dict, wall_s: float) -> str:
         "",
         r["infinity_line"],
         "",
+    ]
+
+
+def render(r: dict, wall_s: float) -> str:
+    lines = [
+        *header(r, wall_s),
         f"Our backends: {'; '.join(r['backends'].get('ours-v1', [])) or 'not logged (app given by URL)'}.  ",
         f"int8: {'; '.join(r['backends'].get('ours-v1-int8', [])) or 'not run or not logged'}.",
         "",
@@ -732,25 +748,28 @@ def render(r: dict, wall_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def infinity_line(servers: Servers, venv: Path) -> str:
+def infinity_line(
+    servers: Servers, venv: Path, flags: str = "--pooling-method mean ", instead: str = ""
+) -> str:
     if not servers.infinity:
-        return f"Infinity: not run (no {venv / 'bin' / 'infinity_emb'})."
+        return f"Infinity: not run (no {venv / 'bin' / 'infinity_emb'}){instead}."
     versions = ", ".join(f"{k} {x}" for k, x in infinity_versions(venv).items())
     return (
         f"Infinity: {versions} (`infinity_emb v2 --engine torch --device cpu --dtype float32 "
-        "--pooling-method mean --no-model-warmup`, its own venv, default batch size 32)."
+        f"{flags}--no-model-warmup`, its own venv, default batch size 32)."
     )
 
 
 # ---- main ----------------------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_parser(description: str, results: str) -> argparse.ArgumentParser:
+    """The options every /v1 benchmark takes: --quick, --workdir, --infinity-venv (and --out, last)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="short windows: a smoke run")
     parser.add_argument(
         "--workdir",
         type=Path,
         default=Path.home() / ".cache" / "electra-demo" / "bench",
-        help="checkpoints, texts, export caches, logs, v1-results.json (default: %(default)s)",
+        help=f"checkpoints, texts, export caches, logs, {results} (default: %(default)s)",
     )
     parser.add_argument(
         "--infinity-venv",
@@ -759,6 +778,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the virtual environment with infinity-emb 0.0.78 (default: %(default)s); "
         "where it is missing, Infinity is skipped and the install commands are printed",
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = common_parser(__doc__.splitlines()[0], "v1-results.json")
     parser.add_argument("--ours-url", help="time our app already running here instead of launching it")
     parser.add_argument("--ours-int8-url", help="likewise for the int8 run (launched when not given)")
     parser.add_argument("--skip-int8", action="store_true", help="no int8 run")

@@ -17,18 +17,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+T = TypeVar("T")
 SHARED_NOTE = "shared machine: other people's jobs ran alongside; compare ratios, not milliseconds"
 
 
@@ -278,3 +280,66 @@ def launched(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Ite
             proc.kill()
             proc.wait()
         handle.close()
+
+
+def served_by(app: App, slots: Sequence[str], deadline_s: float = 1800.0) -> list[str]:
+    """Wait until none of ``slots`` serves from PyTorch while its export runs (a filled export
+    cache: at once); what each runs on, from the app's log, in ``slots``' order."""
+    started = time.perf_counter()
+    while True:
+        lines = app.log_path.read_text(errors="replace").splitlines()
+        served = {}
+        for slot in slots:
+            said = [line for line in lines if re.search(rf"[: ]{slot} \(.*\) (runs on|switched to) ", line)]
+            if said and "serving while" not in said[-1]:
+                served[slot] = said[-1].split(":", 2)[-1].strip()
+        if len(served) == len(slots):
+            return [served[slot] for slot in slots]
+        if time.perf_counter() - started > deadline_s:
+            raise SystemExit(f"the exports did not finish within {deadline_s:.0f} s; see {app.log_path}")
+        time.sleep(1)
+
+
+def time_app(
+    name: str, env: dict[str, str], workdir: Path, slots: Sequence[str], time_it: Callable[[str], T]
+) -> tuple[T, dict, list[str]]:
+    """``time_it(url)`` on ``python app.py`` (in its own process, logs under ``workdir/logs``)
+    once ``slots`` are served from their exports (:func:`served_by`); its result, the noise while
+    it ran (:func:`other_load`) and what each slot ran on."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    noise: dict = {}
+    with launched(name, ["app.py"], env, logs) as app:
+        backends = served_by(app, slots)
+        with other_load(noise, "timing", [app.proc.pid]):
+            result = time_it(app.url)
+    return result, noise["timing"], backends
+
+
+def footer(noise: dict, backends: Sequence[str]) -> list[str]:
+    """A table's last lines: what served it, the noise while timing, the CPU, the shared-machine note."""
+    return [
+        "",
+        "Backends: " + "; ".join(backends),
+        f"Noise while timing: other processes kept {noise['other_cores']:.2f} cores busy on average "
+        f"(1-minute load average at the end: {noise['loadavg_1m']:.2f}).",
+        "",
+        cpu_line(),
+        SHARED_NOTE,
+    ]
+
+
+def in_turn(
+    http: GradioHttp, calls: dict[str, list[tuple[str, bytes]]], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each kind (``calls``: kind -> one ``(api, body)`` per text): a warm-up
+    call of each kind, then each round, text by text, every kind in turn, so background load falls
+    on all kinds alike."""
+    for payloads in calls.values():
+        http.timed(*payloads[0])
+    times: dict[str, list[float]] = {kind: [] for kind in calls}
+    for _ in range(rounds):
+        for i in range(len(next(iter(calls.values())))):
+            for kind, payloads in calls.items():
+                times[kind].append(http.timed(*payloads[i]))
+    return times

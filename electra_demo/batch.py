@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 WORKERS = 4  # rows sent to the service at once, so its micro-batcher can merge them
 CHUNK_ROWS = 16  # rows between two progress reports
-TASKS = ("detect", "classify", "tag", "answer")
+TASKS = ("detect", "classify", "tag", "answer", "rerank")
 
 Progress = Callable[[int, int], Any]
 
@@ -41,7 +41,7 @@ class Job:
     """A checked batch run: the task, its settings, and each row's inputs under the API's names."""
 
     task: str
-    inputs: list[dict[str, str]]  # per row: {"text": ...} or {"question": ..., "context": ...}, ...
+    inputs: list[dict[str, str]]  # per row: {"text": ...}, {"question": ..., "context": ...}, ...
     columns: dict[str, str]  # input field -> the file's column it comes from
     options: dict[str, Any] = field(default_factory=dict)  # threshold, head, aggregation, top_k, model
 
@@ -55,7 +55,7 @@ def task_slot(task: str, head: str) -> str:
     model's id given as the head, else the registry's)."""
     if task in ("tag", "answer") and is_model_id(head):
         return head
-    return {"detect": "discriminator", "tag": "ner", "answer": "qa"}.get(task, head)
+    return {"detect": "discriminator", "tag": "ner", "answer": "qa", "rerank": config.RERANK}.get(task, head)
 
 
 # ---- planning -----------------------------------------------------------------------------
@@ -75,11 +75,13 @@ def plan_job(
     """Check the task, its settings and its columns; raise InputError before any model runs.
 
     Columns left out (``None`` or ``""``) default to the column named like the API's parameter
-    (``text``, ``text_pair``, ``question``, ``context``); the text column also defaults to the
-    file's only column. Settings of other tasks are ignored. A trained model's id as ``head`` is
-    looked up in ``models`` (the service; without it such a head is unknown) and must be of a
-    kind the task's batch serves: a classifier for classify, a tagger for tag, a reader for
-    answer (for tag and answer, a registry head name is another task's setting, ignored).
+    (``text``, ``text_pair``, ``question``, ``context``; for rerank, ``query`` and ``document``,
+    chosen with ``question_column`` and ``context_column``); the text column also defaults to the
+    file's only column. A rerank row is one (query, document) pair, scored alone. Settings of
+    other tasks are ignored. A trained model's id as ``head`` is looked up in ``models`` (the
+    service; without it such a head is unknown) and must be of a kind the task's batch serves: a
+    classifier for classify, a tagger for tag, a reader for answer (for tag and answer, a registry
+    head name is another task's setting, ignored).
     """
     task = check_choice(task, TASKS, what="task")
     if not table.rows:
@@ -113,7 +115,13 @@ def plan_job(
 def _input_columns(
     table: Table, task: str, text_column: str | None, question_column: str | None, context_column: str | None
 ) -> dict[str, str]:
-    """Input field -> the file's column: question and context for answer, else the text."""
+    """Input field -> the file's column: question and context for answer, query and document for
+    rerank (picked with the question and context pickers), else the text."""
+    if task == "rerank":
+        return {
+            "query": _column(table, question_column, "query", "the queries"),
+            "document": _column(table, context_column, "document", "the documents"),
+        }
     if task == "answer":
         return {
             "question": _column(table, question_column, "question", "the questions"),
@@ -224,6 +232,8 @@ def _call(job: Job, service: ModelService, inputs: Mapping[str, str]):
         return service.classify(options["head"], inputs["text"], inputs.get("text_pair", ""))
     if job.task == "tag":
         return service.tag(inputs["text"], options["aggregation"], options.get("model", ""))
+    if job.task == "rerank":
+        return service.rerank(inputs["query"], [inputs["document"]]).pair()
     return service.answer(
         inputs["question"], inputs["context"], top_k=options["top_k"], model=options.get("model", "")
     )

@@ -9,6 +9,7 @@ the operator's environment, never from a request.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping, MutableMapping
@@ -191,6 +192,17 @@ REGISTRY: dict[str, Slot] = {
             architecture="question-answering",
             reported="SQuAD 2.0 dev EM 77.3 / F1 81.35 (trained with max_seq_len 384, doc_stride 128)",
         ),
+        Slot(
+            name="rerank",
+            hub_id="cross-encoder/ms-marco-electra-base",
+            task="passage reranking (MS MARCO cross-encoder: query + passage, one relevance logit)",
+            display_name="Reranker (MS MARCO cross-encoder)",
+            license="apache-2.0",
+            architecture="sequence-classification",
+            labels=("relevance",),
+            reported="MS MARCO dev MRR@10 36.41, TREC DL 2019 NDCG@10 71.99",
+            pair=True,
+        ),
     )
 }
 
@@ -206,7 +218,10 @@ AUTO_CLASSES: dict[str, str] = {
 }
 ENCODER = "feature-extraction"
 
-CLASSIFY_HEADS = tuple(n for n, s in REGISTRY.items() if s.architecture == "sequence-classification")
+RERANK = "rerank"  # the cross-encoder: a sequence-classification slot, but not a /classify head
+CLASSIFY_HEADS = tuple(
+    n for n, s in REGISTRY.items() if s.architecture == "sequence-classification" and n != RERANK
+)
 AGGREGATIONS = ("none", "simple", "first", "average", "max")
 DEFAULT_AGGREGATION = "simple"
 
@@ -258,21 +273,36 @@ def resolve(name: str, environ: Mapping[str, str] | None = None) -> ResolvedSlot
     return ResolvedSlot(slot=slot, source=source, revision=revision, overridden=bool(override), local=local)
 
 
+def precision_setting(environ: Mapping[str, str]) -> str:
+    """``ELECTRA_DEMO_PRECISION``: auto (blank), fp32, bf16 or int8 (runtime/precision.py decides
+    auto). ``ELECTRA_DEMO_INT8=1``, the older switch, still means int8, whatever else is set."""
+    raw = environ.get("ELECTRA_DEMO_PRECISION", "").strip()
+    asked = raw.lower() or "auto"
+    if asked not in ("auto", "fp32", "bf16", "int8"):
+        raise SettingError(f"ELECTRA_DEMO_PRECISION must be auto, fp32, bf16 or int8; got {raw[:40]!r}.")
+    int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
+    if int8 and asked not in ("auto", "int8"):
+        logging.getLogger(__name__).warning("ELECTRA_DEMO_INT8=1 wins over ELECTRA_DEMO_PRECISION=%s", asked)
+    return "int8" if int8 else asked
+
+
 @dataclass(frozen=True)
 class BackendChoice:
     backend: str  # "auto", "torch" or "onnx"
-    int8: bool
+    precision: str  # as asked: auto, fp32, bf16 or int8
     cache_dir: Path
+
+    @property
+    def int8(self) -> bool:
+        return self.precision == "int8"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> BackendChoice:
         backend = environ.get("ELECTRA_DEMO_BACKEND", "auto").strip().lower() or "auto"
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"ELECTRA_DEMO_BACKEND must be auto, torch or onnx; got {backend!r}")
-        int8 = environ.get("ELECTRA_DEMO_INT8", "").strip().lower() in ("1", "true", "yes", "on")
-        default_cache = app_dir(environ) / "onnx"
-        cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or default_cache).expanduser()
-        return cls(backend=backend, int8=int8, cache_dir=cache)
+        cache = Path(environ.get("ELECTRA_DEMO_CACHE", "") or app_dir(environ) / "onnx").expanduser()
+        return cls(backend=backend, precision=precision_setting(environ), cache_dir=cache)
 
 
 # ---- Persistent storage ----------------------------------------------------------------------
@@ -317,8 +347,9 @@ def storage_lines(environ: Mapping[str, str]) -> list[str]:
 
 
 # The warm-up's order: the default tab's slot first, then each tab's default model in page order
-# (Corrupt & detect's generator, Classify's first head, Entities, QA), then Classify's other heads.
-WARMUP_ORDER = ("discriminator", "generator", "sentiment", "ner", "qa", "emotion", "nli")
+# (Corrupt & detect's generator, Classify's first head, Entities, QA, Rerank), then Classify's
+# other heads.
+WARMUP_ORDER = ("discriminator", "generator", "sentiment", "ner", "qa", "rerank", "emotion", "nli")
 
 
 def preload_slots(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -361,3 +392,8 @@ QA_MAX_SEQ_LEN = 384
 QA_DOC_STRIDE = 128
 QA_MAX_QUESTION_LEN = 64  # tokens; a longer question is refused with a message
 QA_MAX_TOP_K = 20
+
+# Reranking: one query and at most this many documents a request; each (query, document) pair is
+# cut to the model's length on the document side only, so the query must leave room for it
+RERANK_MAX_DOCUMENTS = 1_000
+RERANK_MAX_QUERY_TOKENS = 256

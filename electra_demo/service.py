@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,11 +30,25 @@ from electra_demo.runtime.models import (
     ModelUnavailable,
     finish_export,
     load_checkpoint,
+    load_tokenizer,
     marked_random,
     pick_device,
 )
+from electra_demo.runtime.precision import decide
+from electra_demo.runtime.telemetry import Telemetry
 from electra_demo.runtime.warmup import Background, Job
-from electra_demo.tasks import answer, classify, corrupt, detect, embed, explain, tag
+from electra_demo.tasks import (
+    answer,
+    classify,
+    corrupt,
+    detect,
+    embed,
+    explain,
+    proofread,
+    rerank,
+    tag,
+    zeroshot,
+)
 from electra_demo.trained.kinds import is_model_id
 from electra_demo.trained.store import Store
 
@@ -77,6 +92,9 @@ class ModelService:
     answer = _task(answer.run)
     embed = _task(embed.run)
     explain = _task(explain.run)
+    proofread = _task(proofread.run)
+    rerank = _task(rerank.run)
+    zeroshot = _task(zeroshot.run)
 
     def __init__(self, environ: Mapping[str, str] | None = None, device: str | None = None):
         self._environ = environ
@@ -89,6 +107,8 @@ class ModelService:
         self._requests = 0  # tasks running now (the background work yields to them)
         self._requests_lock = threading.Lock()
         self.background: Background | None = None  # start-up work, once the server starts it
+        self.telemetry = Telemetry()  # loads, exports, batches and training runs, for /metrics
+        self._tokenizers: dict[str, tuple[Any, int]] = {}  # tokenizer_for's, of slots not loaded
         self.backend_choice = BackendChoice.from_environ(os.environ if environ is None else environ)
         # ZeroGPU lends the GPU to the request's own thread: no batching worker there
         self.batching = not os.environ.get("SPACES_ZERO_GPU")
@@ -121,6 +141,7 @@ class ModelService:
         for key in (name, f"{name}:encoder", f"{name}:torch", f"{name}:generator"):
             self._models.pop(key, None)
             self._errors.pop(key, None)
+        self._tokenizers.pop(name, None)
 
     def _state(self, name: str) -> str:
         if name in self._models:
@@ -138,7 +159,7 @@ class ModelService:
     def fingerprint(self) -> str:
         """Identifies what this service would run: every slot's source and the backend."""
         parts = [(n, self.resolve(n).source, self.resolve(n).revision) for n in config.REGISTRY]
-        parts.append(("backend", self.backend_choice.backend, self.backend_choice.int8))
+        parts.append(("backend", self.backend_choice.backend, self.precision))
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def examples_cache_dir(self) -> Path:
@@ -149,17 +170,32 @@ class ModelService:
         return name in self._models
 
     # ---- background start-up work ----------------------------------------------------------------
-    def start_background(self, preload: Sequence[str] = ()) -> Background:
+    def start_background(self, preload: Sequence[str] = (), held: bool = False) -> Background:
         """Start the server's background work (once): load ``preload``'s slots in order, and from
         now on serve a slot from PyTorch while its ONNX export runs, then switch to ONNX Runtime
         (see :mod:`electra_demo.runtime.warmup`). A service that never starts it (scripts, most tests)
-        loads and exports on first use, as before."""
+        loads and exports on first use, as before. ``held``: after the first slot, wait for
+        ``background.release()`` (app.py: once the page serves)."""
         with self._locks_lock:
             if self.background is None:
                 busy = lambda: self._requests > 0  # noqa: E731
-                self.background = Background(self._background_job, busy, preload).start()
+                self.background = Background(self._background_job, busy, preload, held).start()
                 log.info("warm-up: %s", ", ".join(preload) if preload else "off (ELECTRA_DEMO_PRELOAD=0)")
         return self.background
+
+    def warmup(self) -> dict[str, Any]:
+        """``/health``'s ``warmup``: ``ready`` once the warm-up's loads are done (or when there is
+        no warm-up to wait for), and each slot's ``loaded``, ``exported`` (served from its export,
+        not from PyTorch's weights) and ``precision`` (what serves it; None until it is loaded)."""
+        slots: dict[str, dict[str, Any]] = {}
+        for name in config.REGISTRY:
+            loaded = self._models.get(name)
+            slots[name] = {"loaded": False, "exported": False, "precision": None}
+            if loaded is not None:
+                exported = not loaded.exporting and not loaded.backend.startswith("PyTorch")
+                slots[name] = {"loaded": True, "exported": exported, "precision": loaded.precision}
+        ready = self.background is None or self.background.ready.is_set()
+        return {"ready": ready, "slots": slots}
 
     def _background_job(self, job: Job) -> None:
         if job.kind == "load":
@@ -168,7 +204,8 @@ class ModelService:
         loaded = self._models.get(job.key)
         if loaded is None or not loaded.exporting:
             return
-        done = finish_export(loaded, self.backend_choice)
+        with self.telemetry.loading(job.key):
+            done = finish_export(loaded, self.backend_choice)
         with self._locks_lock:
             if self._models.get(job.key) is loaded:
                 self._models[job.key] = done
@@ -190,19 +227,37 @@ class ModelService:
         return self._load_once(f"{name}:encoder", name, config.ENCODER)
 
     def load_torch(self, name: str) -> LoadedModel:
-        """Slot ``name`` with its PyTorch weights in memory, for gradients (explanations).
+        """Slot ``name`` (or a trained model) with PyTorch weights in fp32 (fp16 on CUDA, as
+        before), for gradients (explanations): gradients never run in bf16.
 
-        It is :meth:`load`'s model when that one runs on PyTorch; where ONNX Runtime serves the
-        slot (and PyTorch's copy was freed), a second copy is loaded once (key ``"<name>:torch"``,
-        shown in the status panel with its size)."""
-        if is_model_id(name):
-            return self.load(name)  # fine-tuned models always run on PyTorch
+        It is :meth:`load`'s model when PyTorch serves it at that precision; where an export serves
+        the slot (PyTorch's copy freed) or PyTorch serves it in bf16, a second copy, in fp32, is
+        loaded once (key ``"<name>:torch"``, shown in the status panel with its size)."""
         main = self._models.get(name)
-        if main is not None and main.has_torch_weights:
+        if main is not None and main.has_torch_weights and main.precision != "bf16":
             return main
-        if main is None and (self.backend_choice.backend == "torch" or self.device.type == "cuda"):
-            return self.load(name)  # it will run on PyTorch
+        on_torch = is_model_id(name) or self.backend_choice.backend == "torch" or self.device.type == "cuda"
+        if main is None and on_torch and self.precision != "bf16":
+            return self.load(name)  # it will run on PyTorch, not in bf16
         return self._load_once(f"{name}:torch", name, None, torch_only=True)
+
+    @property
+    def precision(self) -> str:
+        """The precision models serve at here (runtime/precision.py): ``ELECTRA_DEMO_PRECISION``,
+        auto: bf16 where the CPU has it, else fp32; fp16 on CUDA. Read without importing torch:
+        until the first model decides the device, the CPU's (or the device named at start)."""
+        device = self.__dict__.get("device")  # the cached property, once decided
+        kind = device.type if device is not None else (self._device_name or "cpu").partition(":")[0]
+        return decide(self.backend_choice.precision, kind)
+
+    def precision_of(self, name: str) -> str:
+        """The precision that serves ``name`` (a slot, or a trained model's id) now: its loaded
+        model's (its encoder's when only that is loaded), else :attr:`precision`."""
+        for key in (name, f"{name}:encoder"):
+            loaded = self._models.get(key)
+            if loaded is not None:
+                return loaded.precision
+        return self.precision
 
     def loaded_models(self) -> dict[str, LoadedModel]:
         """Every loaded model by key: slot names, ``"<slot>:encoder"``, ``"<slot>:torch"``; a
@@ -223,6 +278,19 @@ class ModelService:
             return self.load(name)
         return self._load_once(f"{name}:generator", name, "masked-lm", part="generator")
 
+    def tokenizer_for(self, name: str) -> tuple[Any, int]:
+        """Slot ``name``'s (or a trained model's) tokenizer and its longest input in tokens: the
+        loaded model's, else read alone (no weights loaded), once."""
+        if is_model_id(name):
+            self.finetuned.touch(name)  # expired or evicted: UnknownModel
+        for key in (name, f"{name}:encoder", f"{name}:torch"):
+            loaded = self._models.get(key)
+            if loaded is not None:
+                return loaded.tokenizer, loaded.max_tokens
+        if name not in self._tokenizers:  # two first calls at once both read it: harmless
+            self._tokenizers[name] = load_tokenizer(self.resolve(name))
+        return self._tokenizers[name]
+
     def _load_once(
         self, key: str, name: str, architecture: str | None, torch_only: bool = False, part: str = ""
     ) -> LoadedModel:
@@ -236,12 +304,15 @@ class ModelService:
         resolved = self.finetuned.resolve(name, part) if part else self.resolve(name)
         with self._locks_lock:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with lock, self.telemetry.loading(key):  # an export made while loading is key's
             loaded = self._models.get(key)
             if loaded is None:
                 self._loading.add(key)
+                started = time.perf_counter()
                 try:
-                    if torch_only or finetuned:  # no ONNX export for a model that lives a day
+                    if torch_only:  # gradients: PyTorch in fp32 whatever serves the slot
+                        loaded = self._load_checkpoint(resolved, architecture, "torch", "fp32")
+                    elif finetuned:  # no ONNX export for a model that lives a day
                         loaded = self._load_checkpoint(resolved, architecture, backend="torch")
                     elif architecture is None:
                         loaded = self._load_checkpoint(resolved)
@@ -253,6 +324,9 @@ class ModelService:
                 finally:
                     self._loading.discard(key)
                 self._errors.pop(key, None)
+                self.telemetry.load(key, time.perf_counter() - started)
+                if loaded.batcher is not None:
+                    loaded.batcher.observer = self.telemetry.batch_observer(key)
                 if finetuned:  # answers name the model by its id, not by a server path
                     loaded.resolved = dataclasses.replace(resolved, source=name)
                 self._models[key] = loaded
@@ -262,13 +336,20 @@ class ModelService:
         return loaded
 
     def _load_checkpoint(
-        self, resolved: ResolvedSlot, architecture: str | None = None, backend: str | None = None
+        self,
+        resolved: ResolvedSlot,
+        architecture: str | None = None,
+        backend: str | None = None,
+        precision: str | None = None,
     ) -> LoadedModel:
         """Load one slot's model and tokenizer; override this to load something else.
-        ``backend="torch"`` forces PyTorch whatever the operator chose (for gradients)."""
+        ``backend="torch"`` forces PyTorch whatever the operator chose (trained models, and with
+        ``precision="fp32"`` gradients)."""
         choice = self.backend_choice
         if backend is not None:
             choice = dataclasses.replace(choice, backend=backend)
+        if precision is not None:
+            choice = dataclasses.replace(choice, precision=precision)
         defer = self.background is not None  # the server's: export in the background
         return load_checkpoint(resolved, self.device, choice, self.batching, architecture, defer)
 
@@ -292,4 +373,5 @@ class ModelService:
             "random_weights": loaded.random_weights if loaded else marked_random(resolved),
             "state": self._state(name),
             "backend": loaded.backend if loaded else None,
+            "precision": loaded.precision if loaded else self.precision,  # else: the one it will load in
         }

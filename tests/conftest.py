@@ -46,8 +46,11 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_env(tiny_dir: Path, onnx_cache: Path) -> dict[str, str]:
-    """Every slot on a tiny checkpoint; the default backend (ONNX Runtime on a CPU)."""
-    return {**tiny_environ(tiny_dir), "ELECTRA_DEMO_CACHE": str(onnx_cache)}
+    """Every slot on a tiny checkpoint; the default backend (ONNX Runtime on a CPU; OpenVINO in
+    bf16), at the precision the environment names (``ELECTRA_DEMO_PRECISION=fp32 pytest`` runs
+    the suite in fp32; unset: auto, bf16 where the CPU has it)."""
+    precision = {k: v for k, v in os.environ.items() if k == "ELECTRA_DEMO_PRECISION"}
+    return {**tiny_environ(tiny_dir), "ELECTRA_DEMO_CACHE": str(onnx_cache), **precision}
 
 
 @pytest.fixture(scope="session")

@@ -152,7 +152,10 @@ def test_head_helpers_are_not_in_the_api(client):
     assert set(endpoints) == {
         "/detect",
         "/corrupt",
+        "/proofread",
         "/classify",
+        "/zeroshot",
+        "/rerank",
         "/tag",
         "/answer",
         "/explain",

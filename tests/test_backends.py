@@ -25,8 +25,9 @@ TEXTS = [
 
 
 def services(tiny_env):
-    """Both backends on the suite's shared export cache (export itself is tested on fresh caches below)."""
-    environ = dict(tiny_env)
+    """Both backends on the suite's shared export cache (export itself is tested on fresh caches below),
+    in fp32 whatever the suite's precision: they agree to rounding there (bf16: tests/test_precision.py)."""
+    environ = {**tiny_env, "ELECTRA_DEMO_PRECISION": "fp32"}
     return (
         ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "torch"}),
         ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": "onnx"}),

@@ -222,6 +222,6 @@ def test_no_threads_where_the_service_does_not_batch():
 
 
 def test_config_heads_are_the_ones_plan_job_offers():
-    assert batch.TASKS == ("detect", "classify", "tag", "answer")
+    assert batch.TASKS == ("detect", "classify", "tag", "answer", "rerank")
     assert tuple(tables.RESULT_MARKERS.values()) == batch.TASKS  # write_outputs names every task's files
     assert set(config.CLASSIFY_HEADS) == {"sentiment", "emotion", "nli"}

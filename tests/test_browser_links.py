@@ -400,7 +400,7 @@ def test_model_status_after_detect(page, tiny_env):
             has=page.locator("td", has_text=re.compile("^discriminator$"))
         )
         expect(discriminator).to_contain_text("✅ loaded", timeout=TIMEOUT)
-        expect(discriminator).to_contain_text(re.compile("ONNX Runtime|PyTorch"))
+        expect(discriminator).to_contain_text(re.compile("ONNX Runtime|PyTorch|OpenVINO"))
         # the slots this tab did not use stay unloaded
         generator = slots.locator("tr").filter(has=page.locator("td", has_text=re.compile("^generator$")))
         expect(generator).to_contain_text("not loaded")

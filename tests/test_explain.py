@@ -32,9 +32,12 @@ def lively_env(tiny_env, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def services(lively_env) -> dict[str, ModelService]:
-    """The same lively checkpoints served by ONNX Runtime and by PyTorch."""
+    """The same lively checkpoints served by ONNX Runtime and by PyTorch, in fp32 whatever the
+    suite's precision: the models' own picks are compared with fp32 references (Explain in bf16:
+    tests/test_precision.py)."""
+    fp32 = {"ELECTRA_DEMO_PRECISION": "fp32"}
     return {
-        backend: ModelService(environ={**lively_env, "ELECTRA_DEMO_BACKEND": backend})
+        backend: ModelService(environ={**lively_env, "ELECTRA_DEMO_BACKEND": backend, **fp32})
         for backend in ("onnx", "torch")
     }
 

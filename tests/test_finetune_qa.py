@@ -20,7 +20,7 @@ import pytest
 
 from electra_demo import config
 from electra_demo.text import qa
-from tests.helpers.compare import Tolerance, assert_close
+from tests.helpers.compare import BF16_AGREEMENT, Tolerance, assert_close, exact_in_fp32
 from tests.helpers.data import QUESTION, qa_records, write_jsonl
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -87,7 +87,7 @@ def decode_unzipped(tokenizer, model, question: str, context: str, max_seq_len: 
     return qa.decode(windows, context, 3, config.QA_MAX_ANSWER_LEN, True)[:3]
 
 
-def test_zip_loads_and_answer_equals_the_qa_tabs_decoding(trained, gc, tmp_path: Path):
+def test_zip_loads_and_answer_equals_the_qa_tabs_decoding(trained, gc, service, tmp_path: Path):
     *_, zip_path, result = trained["outputs"]
     model_id = result["model_id"]
     with zipfile.ZipFile(zip_path) as archive:
@@ -106,10 +106,14 @@ def test_zip_loads_and_answer_equals_the_qa_tabs_decoding(trained, gc, tmp_path:
     for context in CONTEXTS:
         *_, page = gc.predict(QUESTION, context, 3, 15, True, 64, 16, model_id, api_name="/answer")
         expected = decode_unzipped(tokenizer, model, QUESTION, context, 64, 16)
-        assert [(a["text"], a["start"], a["end"]) for a in page["answers"]] == [
-            (c.text, c.start, c.end) for c in expected
-        ]
-        assert [a["score"] for a in page["answers"]] == pytest.approx([c.score for c in expected], abs=1e-5)
+        spans = [(a["text"], a["start"], a["end"]) for a in page["answers"]]
+        scores = [a["score"] for a in page["answers"]]
+        if exact_in_fp32(service, model_id):  # every span in order, every score to 1e-5
+            assert spans == [(c.text, c.start, c.end) for c in expected]
+            assert scores == pytest.approx([c.score for c in expected], abs=1e-5)
+        else:  # bf16 (issue 27): the best span, its score within 0.02; near-ties below it may swap
+            assert spans[0] == (expected[0].text, expected[0].start, expected[0].end)
+            assert scores[0] == pytest.approx(expected[0].score, abs=BF16_AGREEMENT)
     *_, found = gc.predict(QUESTION, CONTEXTS[0], 3, 15, True, 64, 16, model_id, api_name="/answer")
     assert found["answers"][0]["text"] == "paris"
     *_, registry = gc.predict(QUESTION, CONTEXTS[0], api_name="/answer")  # positional calls as before

@@ -32,10 +32,13 @@ V1_OPERATIONS = [
     ("POST", "/v1/detect"),
     ("POST", "/v1/tag"),
     ("POST", "/v1/answer"),
+    ("POST", "/v1/rerank"),
+    ("POST", "/v1/score"),
     ("GET", "/health"),
 ]
 GRADIO_OPERATIONS = [
-    ("POST", f"/gradio_api/call/v2/{name}") for name in ("detect", "corrupt", "classify", "tag", "answer")
+    ("POST", f"/gradio_api/call/v2/{name}")
+    for name in ("detect", "corrupt", "classify", "zeroshot", "tag", "answer", "rerank")
 ]
 
 

@@ -32,6 +32,13 @@ NER_TEXTS = [
 
 
 @pytest.fixture(scope="module")
+def service(tiny_env) -> ModelService:
+    """fp32 whatever the suite's precision (``ELECTRA_DEMO_PRECISION``): compared with transformers'
+    own fp32 numbers to rounding; bf16's agreement with fp32 is tests/test_precision.py's."""
+    return ModelService(environ={**tiny_env, "ELECTRA_DEMO_PRECISION": "fp32"})
+
+
+@pytest.fixture(scope="module")
 def classifiers(tiny_env):
     return {
         head: pipeline("text-classification", model=tiny_env[config.REGISTRY[head].env_var], top_k=None)

@@ -10,7 +10,9 @@ from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
 ENDPOINTS = {
     "detect": ["text", "threshold", "model"],
     "corrupt": ["text", "fraction", "seed", "model"],
+    "proofread": ["text", "threshold", "top_k", "model"],
     "classify": ["head", "text", "text_pair"],
+    "zeroshot": ["text", "candidate_labels", "hypothesis_template", "method", "multi_label"],
     "tag": ["text", "aggregation", "model"],
     "answer": [
         "question",
@@ -35,6 +37,7 @@ ENDPOINTS = {
         "top_k",
     ],
     "explain": ["task", "text", "text_pair", "target", "method", "steps"],
+    "rerank": ["query", "documents", "top_n"],
     "finetune": [
         "file",
         "text_column",

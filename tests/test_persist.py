@@ -85,6 +85,7 @@ def test_check_record_is_reused_and_invalidated_by_checkpoint_or_settings(tiny_e
     cache = tmp_path / "cache"
     environ = {**tiny_env, "ELECTRA_DEMO_SENTIMENT": str(checkpoint), "ELECTRA_DEMO_CACHE": str(cache)}
     environ["ELECTRA_DEMO_BACKEND"] = "onnx"
+    environ["ELECTRA_DEMO_PRECISION"] = "fp32"  # the fp32 export's record (bf16's: test_precision.py)
     spy = Spy(monkeypatch)
 
     backend, checks, weights = spy.load(environ)

@@ -30,6 +30,7 @@ def _artefact(answer: dict) -> bool:
 @pytest.fixture(scope="module", params=["onnx", "torch"])
 def qa_service(request, onnx_cache):
     environ = {"ELECTRA_DEMO_QA": str(FIXTURES / "qa-tiny"), "ELECTRA_DEMO_CACHE": str(onnx_cache)}
+    environ["ELECTRA_DEMO_PRECISION"] = "fp32"  # equal to the fp32 pipeline's scores to 1e-5
     return ModelService(environ={**environ, "ELECTRA_DEMO_BACKEND": request.param})
 
 

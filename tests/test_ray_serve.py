@@ -182,6 +182,26 @@ def test_v1_routes_answer_through_serve_as_in_process(served: Served, service: M
         openai.OpenAI(base_url=served.url + "/v1", api_key="sk-wrong", max_retries=0).models.list()
 
 
+def test_rerank_and_score_answer_through_serve_as_in_process(served: Served, service: ModelService):
+    passages = [TEXTS[1], "Paris is the capital of France.", TEXTS[0]]
+    expected = service.rerank("Where did Marie Curie work?", passages)
+    with httpx.Client() as client:
+        body = {"query": "Where did Marie Curie work?", "documents": passages, "return_documents": True}
+        reply = post(client, served.url, "/v1/rerank", body)
+        assert reply.status_code == 200, reply.text
+        wanted = [
+            {"index": s.index, "relevance_score": s.score, "document": {"text": s.text}}
+            for s in expected.results
+        ]
+        assert_close([{k: r[k] for k in wanted[0]} for r in reply.json()["results"]], wanted, ROUNDING)
+        scores = post(client, served.url, "/v1/score", {"text_1": body["query"], "text_2": passages})
+        assert_close(
+            [d["score"] for d in scores.json()["data"]], [s.score for s in expected.scored], ROUNDING
+        )
+        bad = post(client, served.url, "/v1/rerank", {"query": "q", "documents": []})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "documents"
+
+
 def test_both_replicas_get_traffic(served: Served):
     def one(i: int) -> tuple[int, str]:
         with httpx.Client() as client:

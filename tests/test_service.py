@@ -28,6 +28,13 @@ TEXTS = {
 
 
 @pytest.fixture(scope="module")
+def service(tiny_env) -> ModelService:
+    """fp32 whatever the suite's precision (``ELECTRA_DEMO_PRECISION``): compared with transformers'
+    own fp32 numbers to rounding; bf16's agreement with fp32 is tests/test_precision.py's."""
+    return ModelService(environ={**tiny_env, "ELECTRA_DEMO_PRECISION": "fp32"})
+
+
+@pytest.fixture(scope="module")
 def reference(tiny_env):
     path = tiny_env["ELECTRA_DEMO_DISCRIMINATOR"]
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -9,9 +9,11 @@ from transformers import AutoModelForSequenceClassification
 from electra_demo.page import rendering
 from electra_demo.service import ModelService
 
+FP32 = {"ELECTRA_DEMO_PRECISION": "fp32"}  # in bf16 the copy is always separate: test_precision.py
+
 
 def test_onnx_service_loads_a_separate_torch_copy_once(tiny_env):
-    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "onnx"})
+    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "onnx", **FP32})
     served = service.load("sentiment")
     assert served.backend.startswith("ONNX") and not served.has_torch_weights
     assert served.weight_bytes == 0
@@ -35,7 +37,7 @@ def test_onnx_service_loads_a_separate_torch_copy_once(tiny_env):
 
 
 def test_torch_service_reuses_the_served_model(tiny_env):
-    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "torch"})
+    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": "torch", **FP32})
     first = service.load_torch("emotion")  # not loaded yet: the served model itself, on PyTorch
     assert first is service.load("emotion") and first.has_torch_weights
     assert set(service.loaded_models()) == {"emotion"}

@@ -13,6 +13,7 @@ import numpy as np
 import openai
 import pytest
 
+from electra_demo import config
 from electra_demo.service import ModelService
 from tests.helpers.compare import Tolerance, assert_close
 from tests.helpers.serving import serve
@@ -54,7 +55,7 @@ def reference_embeddings(directory: str, texts: list[str], pooling: str) -> np.n
 def test_models_list_has_every_slot_by_checkpoint_id(client, service):
     models = client.models.list().data
     by_slot = {m.model_extra["slot"]: m for m in models}
-    assert set(by_slot) == {"discriminator", "generator", "sentiment", "emotion", "nli", "ner", "qa"}
+    assert set(by_slot) == set(config.REGISTRY) >= {"discriminator", "generator", "sentiment", "rerank"}
     for slot, model in by_slot.items():
         assert model.id == service.resolve(slot).source
         assert model.object == "model" and model.owned_by == "local" and model.created > 0
@@ -101,7 +102,8 @@ def test_each_error_class(client, service):
 # ---- equality with transformers, both backends ---------------------------------------------
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_embeddings_equal_transformers(backend, tiny_env):
-    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": backend})
+    fp32 = {"ELECTRA_DEMO_PRECISION": "fp32"}  # transformers' fp32 numbers, to rounding
+    service = ModelService(environ={**tiny_env, "ELECTRA_DEMO_BACKEND": backend, **fp32})
     with serve(service, OPEN) as base:
         client = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
         for slot in ("discriminator", "ner"):
@@ -404,11 +406,11 @@ def test_plain_http_callers_may_leave_out_trailing_optional_arguments(url, servi
     assert event == "complete" and outputs[-1]["head"] == "sentiment"
     event, outputs = _plain_call(url, "answer", ["Where was Marie born?", "Marie was born in Warsaw."])
     assert event == "complete" and outputs[-1]["settings"]["top_k"] == 3
-    for given in ([], ["sentiment"]):  # the text left out (head has a default): refused, in words
+    for given, missing in (([], "head, text"), (["sentiment"], "text")):  # refused, in words
         reply = httpx.post(f"{url}/gradio_api/call/classify", json={"data": given}, timeout=60)
         assert reply.status_code == 422, reply.text
         detail = reply.json()["detail"]
-        assert detail.startswith("No value provided for required argument: text.")
+        assert detail.startswith(f"No value provided for required argument: {missing}.")
         assert "POST /gradio_api/call/classify takes" in detail
 
 

@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from electra_demo import config
 from electra_demo.api import create_api
 from electra_demo.api.edge import Edge
 from electra_demo.api.security import Guard, InFlight, Keys, RateLimiter, SettingsError
@@ -54,7 +55,7 @@ def test_openai_client_with_keys_and_each_error_class(keyed, caplog):
         openai.OpenAI(base_url=keyed + "/v1", api_key="sk-wrong", max_retries=0).models.list()
     first = openai.OpenAI(base_url=keyed + "/v1", api_key="sk-first", max_retries=0)
     second = openai.OpenAI(base_url=keyed + "/v1", api_key="sk-second", max_retries=0)
-    assert len(first.models.list().data) == 7
+    assert len(first.models.list().data) == len(config.REGISTRY)
     with pytest.raises(openai.NotFoundError):
         first.embeddings.create(model="gpt-4", input="x")
     with pytest.raises(openai.BadRequestError):

@@ -18,7 +18,10 @@ def test_mcp_tools_beside_the_api(url):
     assert tools == {
         "detect",
         "corrupt",
+        "proofread",
         "classify",
+        "zeroshot",
+        "rerank",
         "tag",
         "answer",
         "explain",

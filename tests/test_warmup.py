@@ -1,11 +1,15 @@
 """The server's background warm-up (ELECTRA_DEMO_PRELOAD) and background ONNX exports, driven over
-HTTP against app.py's server: the default tab's slot first, then page order; a request for a later
-slot jumps the queue and never waits on another slot's load; a slot served by PyTorch during its
-export answers as it does after the switch to ONNX Runtime."""
+HTTP against app.py's server: it starts before the page is built, the default tab's slot first, then
+page order; a request for a later slot jumps the queue and never waits on another slot's load;
+/health says when its loads are done; a slot served by PyTorch during its export answers as it does
+after the switch to ONNX Runtime."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -51,6 +55,7 @@ def test_preload_setting():
         "sentiment",
         "ner",
         "qa",
+        "rerank",
         "emotion",
         "nli",
     )
@@ -59,6 +64,64 @@ def test_preload_setting():
     assert config.preload_slots({"ELECTRA_DEMO_PRELOAD": "qa, discriminator"}) == ("discriminator", "qa")
     with pytest.raises(ValueError, match="ELECTRA_DEMO_PRELOAD must be 1, 0 or a comma-separated"):
         config.preload_slots({"ELECTRA_DEMO_PRELOAD": "discriminator,gpt"})
+
+
+def test_python_app_py_starts_the_warm_up_before_it_builds_the_page(tiny_env, monkeypatch):
+    """``python app.py`` (``create_server(..., warm=True)``): the first tab's model loads while the
+    page is built, not after."""
+    import app
+
+    seen: dict[str, bool] = {}
+    build = app.build_demo
+
+    def watched(service: ModelService):
+        seen["warming"] = service.background is not None  # its first load under way (or done)
+        return build(service)
+
+    monkeypatch.setattr(app, "build_demo", watched)
+    environ = {**tiny_env, "ELECTRA_DEMO_BACKEND": "torch", "ELECTRA_DEMO_PRELOAD": "discriminator,qa"}
+    server = app.create_server(environ, warm=True)
+    background = server.service.background
+    try:
+        assert seen == {"warming": True}
+        assert background.wait_for(lambda: background.done and background.current is None, WAIT_S)
+        assert [job.key for job in background.done] == ["discriminator"]  # qa waits for the page
+        server.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+        assert background.ready.wait(WAIT_S)
+        assert [job.key for job in background.done] == ["discriminator", "qa"]
+        warmup = httpx.get(server.demo.local_url + "health", timeout=WAIT_S).json()["warmup"]
+        assert warmup["ready"] and warmup["slots"]["qa"]["loaded"]
+    finally:
+        server.demo.close()
+        background.stop()
+
+
+def test_app_names_matplotlibs_backend_so_no_request_imports_pyplot():
+    """Gradio asks matplotlib for its backend around every event: with the backend named (as app.py
+    does) that imports no pyplot, which cost the process's first request half a second or more."""
+    import app  # noqa: F401 - its start-up settings
+
+    assert os.environ["MPLBACKEND"] == "agg"
+    code = "import sys, matplotlib; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["agg", "False"]
+
+
+def test_import_runtime_starts_pytorchs_cpu_threads_from_the_calling_thread():
+    """The server imports the runtime on its main thread, and PyTorch's OpenMP threads start from
+    there (a fresh process: the pool grows by its threads but one when a parallel operation runs);
+    started from worker threads only, every forward took about twice the CPU (benchmarks/RESULTS.md)."""
+    code = (
+        "import os, torch\n"
+        "from electra_demo.runtime.warmup import start_torch_threads\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "start_torch_threads()\n"
+        "print(len(os.listdir('/proc/self/task')) - before, torch.get_num_threads())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    started, threads = map(int, found.stdout.split())
+    assert started == threads - 1
 
 
 def test_preload_off_loads_nothing_before_a_request(tiny_env, tmp_path):
@@ -89,12 +152,43 @@ def test_default_slot_first_then_page_order_and_a_request_jumps_the_queue(tiny_e
             assert service.status()["discriminator"] == "loading"
             release.set()
             assert service.background.wait_idle(WAIT_S)
-            assert order == ["discriminator", "qa", "generator", "sentiment", "ner", "emotion", "nli"]
+            rest = ["generator", "sentiment", "ner", "rerank", "emotion", "nli"]
+            assert order == ["discriminator", "qa", *rest]
             # qa's own job moved to the front when it was asked for (it found qa loaded)
             assert [job.key for job in service.background.done] == [*order[:2], *order[2:]]
             assert set(service.status().values()) == {"loaded"}
     finally:
         release.set()
+
+
+def test_health_says_ready_once_the_warm_ups_loads_are_done(tiny_env):
+    """/health's warmup over HTTP, as a load balancer reads it: not ready while a preloaded slot's
+    load is held (the slots loaded so far say so), ready once the warm-up's loads are done."""
+    started, release = threading.Event(), threading.Event()
+    prepare = holding("qa", release, started)
+    environ = {**tiny_env, "ELECTRA_DEMO_BACKEND": "torch", "ELECTRA_DEMO_PRELOAD": "discriminator,qa"}
+    try:
+        with app_server(environ, prepare) as (url, service):
+            assert started.wait(WAIT_S)  # the discriminator is loaded; qa's load is held
+            warmup = httpx.get(url + "/health", timeout=WAIT_S).json()["warmup"]
+            assert warmup["ready"] is False and set(warmup["slots"]) == set(config.REGISTRY)
+            assert warmup["slots"]["qa"] == {"loaded": False, "exported": False, "precision": None}
+            precision = service.card("discriminator")["precision"]
+            loaded = {"loaded": True, "exported": False, "precision": precision}
+            assert warmup["slots"]["discriminator"] == loaded
+            release.set()
+            assert service.background.ready.wait(WAIT_S)
+            warmup = httpx.get(url + "/health", timeout=WAIT_S).json()["warmup"]
+            assert warmup["ready"] is True
+            assert [name for name, s in warmup["slots"].items() if s["loaded"]] == ["discriminator", "qa"]
+    finally:
+        release.set()
+
+
+def test_health_is_ready_at_once_without_a_warm_up(tiny_env):
+    with app_server({**tiny_env, "ELECTRA_DEMO_PRELOAD": "0"}) as (url, _):
+        warmup = httpx.get(url + "/health", timeout=WAIT_S).json()["warmup"]
+        assert warmup["ready"] is True and not any(slot["loaded"] for slot in warmup["slots"].values())
 
 
 def test_the_status_panel_follows_the_warm_up(tiny_env, page):
@@ -150,6 +244,21 @@ def test_a_request_moves_its_export_to_the_front():
         background.stop()
 
 
+def test_a_held_warm_up_waits_after_its_first_job_until_released():
+    """app.py's: the first tab's slot loads while the page is built, the rest once it serves."""
+    ran: list[str] = []
+    preload = ["discriminator", "qa"]
+    background = Background(lambda job: ran.append(job.key), lambda: False, preload, held=True).start()
+    try:
+        assert background.wait_for(lambda: background.done and background.current is None, WAIT_S)
+        assert ran == ["discriminator"] and [job.key for job in background.waiting()] == ["qa"]
+        assert not background.ready.is_set()
+        background.release()
+        assert background.ready.wait(WAIT_S) and ran == ["discriminator", "qa"]
+    finally:
+        background.stop()
+
+
 def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
     tiny_env, tmp_path: Path, monkeypatch
 ):
@@ -165,11 +274,14 @@ def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
     monkeypatch.setattr(models, "BACKGROUND_NICE", 19)  # the app's own setting, not conftest's
     monkeypatch.setattr(backends, "export_onnx", held_export)
     environ = {**tiny_env, "ELECTRA_DEMO_CACHE": str(tmp_path), "ELECTRA_DEMO_PRELOAD": "0"}
+    environ["ELECTRA_DEMO_PRECISION"] = "fp32"  # answers equal to 1e-5 across the switch
     try:
         with app_server(environ) as (url, service):
             before = post(url, "/v1/detect", DETECT)  # answered while the export is held
             assert exporting.wait(WAIT_S)
             assert "serving while the ONNX export runs" in service.card("discriminator")["backend"]
+            slot = httpx.get(url + "/health", timeout=WAIT_S).json()["warmup"]["slots"]["discriminator"]
+            assert slot["loaded"] and not slot["exported"]
             assert service.load("discriminator").has_torch_weights
             release.set()
             assert service.background.wait_idle(WAIT_S)
@@ -177,6 +289,8 @@ def test_pytorch_serves_during_the_export_and_answers_as_onnx_after_the_switch(
             assert backend.startswith("ONNX Runtime CPU fp32") and "exported now" in backend
             served = service.load("discriminator")
             assert not served.has_torch_weights and not served.exporting
+            slot = httpx.get(url + "/health", timeout=WAIT_S).json()["warmup"]["slots"]["discriminator"]
+            assert slot["loaded"] and slot["exported"]
             after = post(url, "/v1/detect", DETECT)
             assert_close(after["data"], before["data"], Tolerance(rel=1e-5, abs=1e-5))
             assert len(list(tmp_path.glob("*/check.json"))) == 1  # the check is recorded

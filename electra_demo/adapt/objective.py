@@ -11,6 +11,8 @@ replacements, the discriminator's replaced-token loss (Clark et al., ICLR 2020, 
   discriminator is scored by transformers' ``ElectraForPreTraining`` loss (binary cross-entropy on
   every non-padding token, a sample equal to the original counting as original); the total is
   ``mlm + 50 * rtd`` (the paper's lambda).
+- :func:`split`: a step's batch in micro-batches whose weighted losses add up to the batch's
+  (gradient accumulation: the visitor's batch size stays the step's batch).
 - :func:`tie_embeddings`: the generator shares the discriminator's embeddings (token, position,
   token type and their LayerNorm), and its output layer stays tied to them (section 3.2).
 """
@@ -107,7 +109,7 @@ def losses(
     sampler: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(total, mlm, rtd)`` for one batch: the joint loss to minimise and its two parts."""
-    logits = masked_logits(generator, batch, masked, mask_id)
+    logits = masked_logits(generator, batch, masked, mask_id).float()  # fp32 under bf16 autocast too
     mlm = torch.nn.functional.cross_entropy(logits, batch.input_ids[masked])  # ElectraForMaskedLM's loss
     with torch.no_grad():
         sampled = draw(logits, banned, sampler)
@@ -116,9 +118,39 @@ def losses(
     return mlm + RTD_WEIGHT * detected.loss, mlm, detected.loss
 
 
+@dataclass
+class Part:
+    """A micro-batch of a step's batch, and its shares of the batch's masked tokens and of its
+    real tokens: ``share_mlm * mlm + RTD_WEIGHT * share_rtd * rtd`` summed over the parts is the
+    whole batch's loss (the MLM loss averages over masked tokens, the discriminator's over real
+    ones), so accumulating their gradients gives the whole batch's."""
+
+    batch: Batch
+    masked: torch.Tensor
+    share_mlm: float
+    share_rtd: float
+
+
+def split(batch: Batch, masked: torch.Tensor, size: int) -> list[Part]:
+    """``batch`` (and its ``masked`` positions) in micro-batches of ``size`` rows, each cut to its
+    longest row."""
+    masked_total = max(int(masked.sum()), 1)
+    real_total = max(int(batch.attention_mask.sum()), 1)
+    parts = []
+    for start in range(0, batch.input_ids.shape[0], size):
+        rows = slice(start, start + size)
+        width = int(batch.attention_mask[rows].sum(dim=1).max())
+        ids, attention = batch.input_ids[rows, :width], batch.attention_mask[rows, :width]
+        cut, mine = Batch(ids, attention, batch.scored[rows, :width]), masked[rows, :width]
+        parts.append(Part(cut, mine, int(mine.sum()) / masked_total, int(attention.sum()) / real_total))
+    return parts
+
+
 def tie_embeddings(generator: Any, discriminator: Any) -> bool:
     """Share the discriminator's embedding layer with the generator (the generator's output layer
-    follows); False, and nothing shared, when their shapes differ."""
+    follows); False, and nothing shared, when their shapes differ. The generator's own weights are
+    copied out of its memory-mapped checkpoint, so that the file's pages, the replaced
+    embeddings' among them, leave memory."""
     own, shared = generator.electra.embeddings, discriminator.electra.embeddings
     mine = {k: v.shape for k, v in own.state_dict().items()}
     theirs = {k: v.shape for k, v in shared.state_dict().items()}
@@ -126,6 +158,11 @@ def tie_embeddings(generator: Any, discriminator: Any) -> bool:
         return False
     generator.electra.embeddings = shared
     generator.generator_lm_head.weight = shared.word_embeddings.weight
+    kept = {id(t) for t in discriminator.state_dict(keep_vars=True).values()}
+    with torch.no_grad():  # copied out of the checkpoint file, whose mapping then goes with the
+        for tensor in generator.state_dict(keep_vars=True).values():  # replaced embeddings (90 MB)
+            if id(tensor) not in kept:
+                tensor.data = tensor.data.clone()
     return True
 
 

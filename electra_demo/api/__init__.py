@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from electra_demo import __version__, config
-from electra_demo.api.catalog import Catalog
+from electra_demo.api.catalog import Catalog, trained_kinds
 from electra_demo.api.edge import Edge
 from electra_demo.api.errors import install_handlers
+from electra_demo.api.metrics import PATH as METRICS_PATH
+from electra_demo.api.metrics import Measure, Metrics, metrics_router, scrape_keys
 from electra_demo.api.routes import build_router, health_router
 from electra_demo.api.schemas import MAX_BODY_BYTES
 from electra_demo.api.security import Guard
@@ -31,8 +33,11 @@ DESCRIPTION = (
     "ELECTRA's models over plain JSON. `/v1/models` and `/v1/embeddings` follow OpenAI's API (the "
     "official `openai` client works unchanged), `/v1/classify` follows vLLM's, and `/v1/detect`, "
     "`/v1/tag` and `/v1/answer` return the page's JSON for each input, and `/v1/explain` the page's "
-    "/explain JSON for one input. When the server has API keys, "
-    "every `/v1` route (these docs included) needs `Authorization: Bearer <key>`; `/health` never does. "
+    "/explain JSON for one input, as does `/v1/proofread` its /proofread JSON; `/v1/rerank` "
+    "takes Cohere's and Jina's rerank body and `/v1/score` "
+    "vLLM's, as do `/v1/tokenize` and `/v1/detokenize`. When the server has API keys, "
+    "every `/v1` route (these docs included) needs `Authorization: Bearer <key>`, and so does "
+    "`/metrics` (Prometheus' text format; or its own key); `/health` never does. "
     'Errors always read `{"error": {"message", "type", "param", "code"}}`.'
 )
 
@@ -53,11 +58,20 @@ def create_api(service: ModelService, environ: Mapping[str, str] | None = None) 
     )
     install_handlers(app)
     catalog = Catalog(service.resolve)
-    app.include_router(build_router(service, catalog, config.CONCURRENCY))
-    app.include_router(health_router(service))
+    routers = [build_router(service, catalog, config.CONCURRENCY), health_router(service)]
+    for router in routers:
+        app.include_router(router)
+    paths = [route.path for router in routers for route in router.routes]  # /metrics' route labels
+    metrics = Metrics(service, guard.in_flight, [*paths, app.openapi_url, app.docs_url, METRICS_PATH])
+    app.include_router(metrics_router(metrics))
     app.openapi = lambda: openapi(app, guard, catalog)  # type: ignore[method-assign]
-    app.add_middleware(Edge, guard=guard, max_body=MAX_BODY_BYTES)
+    keys = {METRICS_PATH: scrape_keys(environ, guard.keys)}
+    app.add_middleware(
+        Edge, guard=guard, max_body=MAX_BODY_BYTES, path_keys=keys, precision=lambda: service.precision
+    )
+    app.add_middleware(Measure, metrics=metrics)  # outermost: the edge's refusals are counted too
     app.state.guard = guard
+    app.state.metrics = metrics  # the app holds its metrics (the service's telemetry, weakly)
     return app
 
 
@@ -72,6 +86,10 @@ REQUESTS = {  # request schema -> its route, for the models each takes
     "DetectRequest": "/v1/detect",
     "TagRequest": "/v1/tag",
     "AnswerRequest": "/v1/answer",
+    "RerankRequest": "/v1/rerank",
+    "ScoreRequest": "/v1/score",
+    "TokenizeRequest": "/v1/tokenize",
+    "DetokenizeRequest": "/v1/detokenize",
 }
 
 
@@ -98,7 +116,7 @@ def openapi(app: FastAPI, guard: Guard, catalog: Catalog) -> dict[str, Any]:
             model.pop("type", None)
             names = {"type": "string", "enum": catalog.names(route)}
             # a trained model's id is taken too (never listed: it is its trainer's to share)
-            served = kinds.serving(route)
+            served = trained_kinds(route)
             if served:
                 model["anyOf"] = [names, finetuned_id(*served)]
             else:

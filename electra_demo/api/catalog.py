@@ -7,7 +7,8 @@ environment: a name that is neither is a 404, and nothing is ever loaded from a 
 A model a visitor trained in the demo is named by its id while the demo keeps it (else 404), on
 the routes its kind serves (:data:`electra_demo.trained.kinds.KINDS`: a classifier by
 ``/v1/classify``, an entity tagger by ``/v1/tag``, a reader by ``/v1/answer``, an adapted
-discriminator by ``/v1/detect``, any of them by ``/v1/embeddings``, its encoder); another kind is
+discriminator by ``/v1/detect``, any of them by ``/v1/embeddings``, its encoder, and by
+``/v1/tokenize`` and ``/v1/detokenize``, its tokenizer); another kind is
 a 400 that says which routes take it. It is never listed in ``/v1/models``: knowing the id is the key.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from electra_demo import config
 from electra_demo.api.errors import ApiError, describe
+from electra_demo.api.schemas_zeroshot import MODELS as ZERO_SHOT
 from electra_demo.checks import InputError
 from electra_demo.config import ResolvedSlot
 from electra_demo.runtime.models import marked_random
@@ -32,7 +34,17 @@ ROUTES: dict[str, tuple[str, ...]] = {  # route -> the slots it takes
     "/v1/detect": ("discriminator",),
     "/v1/tag": ("ner",),
     "/v1/answer": ("qa",),
+    "/v1/rerank": (config.RERANK,),
+    "/v1/score": (config.RERANK,),
+    "/v1/tokenize": ALL_SLOTS,
+    "/v1/detokenize": ALL_SLOTS,
 }
+ANY_TRAINED = ("/v1/tokenize", "/v1/detokenize")  # routes that take every kind of trained model
+
+
+def trained_kinds(route: str) -> tuple[str, ...]:
+    """The kinds of trained model ``route`` takes by id (the kinds table's, or all of them)."""
+    return tuple(kinds.KINDS) if route in ANY_TRAINED else kinds.serving(route)
 
 
 class Catalog:
@@ -67,9 +79,11 @@ class Catalog:
         return marked_random(self.resolve(name))
 
     def names(self, route: str) -> list[str]:
-        """Every name ``route`` takes: its slots' names, then their checkpoint ids."""
+        """Every name ``route`` takes: its slots' names, then their checkpoint ids (then, on
+        ``/v1/classify``, the zero-shot models, which its route runs itself)."""
         slots = ROUTES[route]
-        return list(dict.fromkeys([*slots, *(self.resolve(name).source for name in slots)]))
+        zero = tuple(ZERO_SHOT) if route == "/v1/classify" else ()
+        return list(dict.fromkeys([*slots, *(self.resolve(name).source for name in slots), *zero]))
 
     def slot_for(self, model: str, route: str) -> str:
         """The slot ``model`` names (alias or checkpoint id), if ``route`` takes it."""
@@ -103,7 +117,7 @@ class Catalog:
         """A trained model's id, while the demo keeps it (else 404), on the routes that serve its
         kind (else 400)."""
         try:
-            return require(self, model, kinds.serving(route), route)
+            return require(self, model, trained_kinds(route), route)
         except WrongKind as error:
             raise ApiError(400, str(error), param="model", code="model_not_supported") from None
         except InputError as error:  # unknown or expired (or another kind's id, not here)

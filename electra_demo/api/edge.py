@@ -1,21 +1,24 @@
 """The API's edge: every request is checked here before any route runs.
 
 In order: a request id (kept from the caller's ``x-request-id`` when it is a plain token, else
-made here; every response carries it), the key (401), the caller's rate (429), the body size
-(413: ``Content-Length`` first, then the bytes actually sent) and the bound on requests in
-flight (503). ``/health`` skips the key and the rate limit. Written as plain ASGI so a refused
-request costs no routing, no parsing and no thread.
+made here; every response carries it, and ``x-compute-time``: the whole milliseconds from here to
+the answer, as text-embeddings-inference's, and ``x-precision``: the precision that served, the
+route's or the server's), the key (401; ``/metrics`` may have its own), the
+caller's rate (429), the body size (413: ``Content-Length`` first, then the bytes actually sent)
+and the bound on requests in flight (503). ``/health`` skips the key and the rate limit. Written
+as plain ASGI so a refused request costs no routing, no parsing and no thread.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from electra_demo.api.errors import ApiError
-from electra_demo.api.security import Guard
+from electra_demo.api.security import Guard, Keys
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,6 +27,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID = b"x-request-id"
+COMPUTE_TIME = b"x-compute-time"
+PRECISION = b"x-precision"
 GOOD_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 OPEN_PATHS = ("/health",)
 
@@ -53,6 +58,34 @@ def tag_responses(scope: Scope, send: Send) -> Send:
     return tagged
 
 
+def timed(send: Send) -> Send:
+    """``send`` that adds ``x-compute-time``: whole milliseconds since this call (TEI's header)."""
+    started = time.perf_counter()
+
+    async def stamped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            elapsed = str(int((time.perf_counter() - started) * 1000)).encode()
+            message["headers"] = [*message.get("headers", ()), (COMPUTE_TIME, elapsed)]
+        await send(message)
+
+    return stamped
+
+
+def with_precision(send: Send, precision: Callable[[], str]) -> Send:
+    """``send`` that adds ``x-precision`` (the precision that served: fp32, bf16, int8, fp16)
+    where the route did not say (errors, answers that ran no model): the server's own."""
+
+    async def stamped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(k.lower() == PRECISION for k, _ in headers):
+                headers.append((PRECISION, precision().encode()))
+            message["headers"] = headers
+        await send(message)
+
+    return stamped
+
+
 async def answer(send: Send, error: ApiError) -> None:
     response = error.response()
     await send(
@@ -64,16 +97,27 @@ async def answer(send: Send, error: ApiError) -> None:
 class Edge:
     """ASGI middleware in front of the API app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, guard: Guard, max_body: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        guard: Guard,
+        max_body: int,
+        path_keys: Mapping[str, Keys] | None = None,
+        precision: Callable[[], str] | None = None,
+    ):
         self.app = app
         self.guard = guard
         self.max_body = max_body
+        self.path_keys = dict(path_keys or {})  # paths with keys of their own (/metrics')
+        self.precision = precision  # the server's precision, for x-precision where a route gave none
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = tag_responses(scope, send)
+        send = timed(tag_responses(scope, send))
+        if self.precision is not None:
+            send = with_precision(send, self.precision)
         if scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -107,7 +151,7 @@ class Edge:
 
     def authenticate(self, scope: Scope) -> str:
         """The caller's identity for the rate limit: its key's digest, or its address when open."""
-        keys = self.guard.keys
+        keys = self.path_keys.get(scope["path"], self.guard.keys)
         if not keys.required:
             client = scope.get("client")
             return "addr:" + (client[0] if client else "unknown")

@@ -1,5 +1,5 @@
 """The API and the page on one port: a middleware in Gradio's own app (``Blocks.launch`` takes it
-through ``app_kwargs``, a public argument) sends ``/v1/*`` and ``/health`` to the API app and
+through ``app_kwargs``, a public argument) sends ``/v1/*``, ``/health`` and ``/metrics`` to the API app and
 everything else to Gradio, so ``--share``, the queue, MCP, upload limits and the page behave as
 before. Every response gets an ``x-request-id``.
 
@@ -45,7 +45,7 @@ class Dispatch:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path == "/health" or path == "/v1" or path.startswith("/v1/"):
+        if path in ("/health", "/metrics", "/v1") or path.startswith("/v1/"):
             await self.api(scope, receive, send)
             return
         send = tag_responses(scope, send)

@@ -16,7 +16,11 @@ from fastapi.security import HTTPBearer
 from starlette.responses import Response
 
 from electra_demo import config
-from electra_demo.api import runs, schemas
+from electra_demo.api import proofread as proofread_routes
+from electra_demo.api import rerank as rerank_routes
+from electra_demo.api import runs, schemas, schemas_health, schemas_zeroshot
+from electra_demo.api import tokenize as tokenize_routes
+from electra_demo.api import zeroshot as zeroshot_runs
 from electra_demo.api.catalog import Catalog
 from electra_demo.api.errors import ApiError, JSONBody
 from electra_demo.checks import InputError
@@ -33,9 +37,14 @@ REQUEST_ID = {
     "x-request-id": {
         "description": "This request's id (yours when you sent a plain one).",
         "schema": {"type": "string"},
-    }
+    },
+    "x-compute-time": {
+        "description": "Whole milliseconds the server took to answer (text-embeddings-inference's header).",
+        "schema": {"type": "string"},
+    },
 }
 RANDOM_WEIGHTS = "x-electra-random-weights"  # on answers from checkpoints marked random (--tiny)
+PRECISION = "x-precision"  # the precision that served: fp32, bf16, int8 (fp16 on CUDA)
 WARNING = (
     "Random weights: the {slot} checkpoint is a small one with random weights, made for tests and "
     "offline development; this output is meaningless."
@@ -58,6 +67,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
             RANDOM_WEIGHTS: {
                 "description": "The slots behind this answer whose weights are random (--tiny); "
                 "absent for trained checkpoints. The body's `warning` says the same.",
+                "schema": {"type": "string"},
+            },
+            PRECISION: {
+                "description": "The precision that served this answer: fp32, bf16 or int8 (fp16 on "
+                "CUDA); Explain's gradients always fp32 (ELECTRA_DEMO_PRECISION).",
                 "schema": {"type": "string"},
             },
         }
@@ -152,11 +166,14 @@ class Replies:
         self.runner = runner
         self.catalog = catalog
 
-    def reply(self, payload: dict[str, Any], slot: str) -> Response:
-        """The answer as JSON; with a warning (body and header) when ``slot``'s weights are random."""
+    def reply(self, payload: dict[str, Any], slot: str, precision: str | None = None) -> Response:
+        """The answer as JSON, with ``x-precision`` (``slot``'s, unless given); with a warning (body
+        and header) when ``slot``'s weights are random."""
+        headers = {PRECISION: precision or self.runner.service.precision_of(slot)}
         if not self.catalog.random_weights(slot):
-            return JSONBody(payload)
-        return JSONBody({**payload, "warning": WARNING.format(slot=slot)}, headers={RANDOM_WEIGHTS: slot})
+            return JSONBody(payload, headers=headers)
+        warned = {**payload, "warning": WARNING.format(slot=slot)}
+        return JSONBody(warned, headers={**headers, RANDOM_WEIGHTS: slot})
 
     async def per_input(self, body: Any, route: str, fn: Callable[..., Any], option: Any) -> Response:
         """``fn(service, item, (option, slot))`` for every item of ``body.input``, on the slot
@@ -187,8 +204,13 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         return replies.reply(await runner.call(runs.embeddings, slot, body), slot)
 
     @router.post("/v1/classify", response_model=schemas.ClassifyResponse, summary="Classify texts")
-    async def create_classification(body: schemas.ClassifyRequest) -> Response:
-        """vLLM's classify: every class's probability per input (the page's /classify numbers)."""
+    async def create_classification(body: schemas_zeroshot.ClassifyRequest) -> Response:
+        """vLLM's classify: every class's probability per input (the page's /classify numbers); with
+        `"model": "zero-shot"` or `"zero-shot-nli"`, the `candidate_labels` you give (the page's
+        /zeroshot numbers)."""
+        if body.model in schemas_zeroshot.MODELS:
+            return replies.reply(await runner.call(zeroshot_runs.classify, body), zeroshot_runs.slot(body))
+        zeroshot_runs.refuse_options(body)
         slot = catalog.slot_for(body.model, "/v1/classify")
         return replies.reply(await runner.call(runs.classify, slot, body), slot)
 
@@ -215,8 +237,12 @@ def build_router(service: ModelService, catalog: Catalog, concurrency: int) -> A
         """The page's /explain: each token's and word's attribution to a logit (the target label's,
         the target token's replaced logit, or the answer span's start + end), by gradient x input
         or integrated gradients."""
-        return replies.reply(await runner.call(runs.explain, body), EXPLAIN_SLOTS.get(body.task, body.task))
+        explained = await runner.call(runs.explain, body)  # gradients: always in fp32
+        return replies.reply(explained, EXPLAIN_SLOTS.get(body.task, body.task), "fp32")
 
+    rerank_routes.add_routes(router, runner, replies, catalog)  # /v1/rerank and /v1/score
+    proofread_routes.add_routes(router, runner, replies, service)  # /v1/proofread
+    tokenize_routes.add_routes(router, runner.call, catalog)  # /v1/tokenize and /v1/detokenize
     return router
 
 
@@ -230,12 +256,13 @@ def health_router(service: ModelService) -> APIRouter:
 
     @router.get(
         "/health",
-        response_model=schemas.Health,
+        response_model=schemas_health.Health,
         summary="Health (no key needed)",
         responses={200: {"headers": REQUEST_ID}},
     )
     async def health() -> Response:
-        """200 while the process serves requests, with each slot's state (for load balancers)."""
+        """200 while the process serves requests, with each slot's state and the warm-up's
+        (``warmup.ready``: a load balancer can wait for it)."""
         status = service.status()
         return JSONBody(
             {
@@ -243,6 +270,8 @@ def health_router(service: ModelService) -> APIRouter:
                 "models": status,
                 "loaded": [name for name, state in status.items() if state == "loaded"],
                 "encoders": [name for name in config.REGISTRY if service.is_loaded(f"{name}:encoder")],
+                "warmup": service.warmup(),
+                "precision": service.precision,
             }
         )
 

@@ -87,16 +87,30 @@ def classify(service: ModelService, slot: str, request: schemas.ClassifyRequest)
             ids, types = _classify_tokens(loaded.tokenizer, text, pair, limit)
         rows.append((ids, types))
     outputs = loaded.batcher.run(rows)
+    answers = []
+    for output in outputs:
+        if request.raw_scores:  # TEI's raw_scores: the logits themselves, highest first
+            logits = [float(x) for x in output["logits"]]
+            answers.append(sorted(zip(loaded.labels, logits, strict=True), key=lambda pair: -pair[1]))
+        else:
+            answers.append(classify_task.postprocess(loaded.labels, output["logits"], loaded.multi_label))
+    return classify_reply(loaded.resolved.source, loaded.labels, answers, sum(len(ids) for ids, _ in rows))
+
+
+def classify_reply(
+    model: str, classes: Sequence[str], answers: Sequence[Sequence[tuple[str, float]]], tokens: int
+) -> dict[str, Any]:
+    """vLLM's classify reply: per input, its ``(class, score)`` pairs highest first; ``probs`` in
+    ``classes``' order (a head's label ids, or the zero-shot labels as given)."""
     data = []
-    for index, output in enumerate(outputs):
-        ranked = classify_task.postprocess(loaded.labels, output["logits"], loaded.multi_label)
+    for index, ranked in enumerate(answers):
         scores = dict(ranked)
         data.append(
             {
                 "index": index,
                 "label": ranked[0][0],
-                "probs": [scores[label] for label in loaded.labels],
-                "num_classes": len(loaded.labels),
+                "probs": [scores[label] for label in classes],
+                "num_classes": len(classes),
                 "labels": [{"label": label, "score": score} for label, score in ranked],
             }
         )
@@ -104,9 +118,9 @@ def classify(service: ModelService, slot: str, request: schemas.ClassifyRequest)
         "id": f"classify-{uuid.uuid4().hex}",
         "object": "list",
         "created": int(time.time()),
-        "model": loaded.resolved.source,
+        "model": model,
         "data": data,
-        "usage": usage(sum(len(ids) for ids, _ in rows)),
+        "usage": usage(tokens),
     }
 
 

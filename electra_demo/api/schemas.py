@@ -1,9 +1,8 @@
 """The ``/v1`` requests and responses, declared once: they validate requests and write the
 OpenAPI document (``/v1/openapi.json``), where every field carries its description.
 
-Shapes follow OpenAI (models, embeddings) and vLLM (classify); detect, tag and answer return the
-page's JSON for each input. Requests refuse unknown fields, so a misspelt option is a 400 that
-names it rather than a silent default.
+Shapes follow OpenAI (models, embeddings) and vLLM (classify; TEI's raw_scores); detect, tag and answer return
+the page's JSON per input. Requests refuse unknown fields: a misspelt option is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from electra_demo import config
 from electra_demo.trained import kinds
 
 FT, AD = kinds.KINDS["classify"], kinds.KINDS["adapt"]  # the Fine-tune tab's and the Adapt tab's
-EXPLAINED = f"^(sentiment|emotion|nli|detect|qa|{kinds.id_pattern('classify', 'qa')})$"  # /v1/explain's task
+EXPLAINED = f"^(sentiment|emotion|nli|detect|qa|rerank|{kinds.id_pattern('classify', 'qa')})$"  # its tasks
 MAX_INPUTS = 64  # inputs in one request
 MAX_INPUT_TOKENS = 512  # embeddings and classify, special tokens included
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -81,16 +80,6 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = Field("list", description='Always "list".')
     data: list[ModelCard] = Field(description="One entry per slot.")
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = Field(description='Always "ok" while the process serves requests.')
-    models: dict[str, str] = Field(
-        description="Each slot's state: not loaded, loading, loaded, or failed: <reason>. Models "
-        "load on first use, so a fresh server reports every slot not loaded."
-    )
-    loaded: list[str] = Field(description="The slots loaded now.")
-    encoders: list[str] = Field(description="The slots whose encoder alone is loaded (for /v1/embeddings).")
 
 
 # ---- embeddings ---------------------------------------------------------------------------
@@ -165,17 +154,18 @@ class ClassifyRequest(Request):
         f"the page does, instead of refusing inputs over {MAX_INPUT_TOKENS} tokens.",
     )
     user: str | None = Field(None, description="Accepted for compatibility and ignored.")
+    raw_scores: bool = Field(False, description="TEI's flag: probs and scores are the logits, unnormalised.")
 
 
 class LabelScore(BaseModel):
     label: str = Field(description="A class name.")
-    score: float = Field(description="Its probability.")
+    score: float = Field(description="Its probability (its logit with raw_scores).")
 
 
 class ClassifyData(BaseModel):
     index: int = Field(description="The input's position in the request.")
     label: str = Field(description="The most probable class.")
-    probs: list[float] = Field(description="Every class's probability, in the checkpoint's label-id order.")
+    probs: list[float] = Field(description="Each class's probability (logit: raw_scores), in label-id order.")
     num_classes: int = Field(description="How many classes the head has.")
     labels: list[LabelScore] = Field(description="Every class with its probability, highest first.")
 
@@ -336,7 +326,7 @@ class AnswerResponse(TaskResponse):
 class ExplainRequest(Request):
     task: str = Field(
         description="What to explain: sentiment, emotion, nli (text = premise, text_pair = hypothesis), "
-        "detect (the discriminator), qa (text = question, text_pair = context), or the id "
+        "detect, qa (text = question, text_pair = context), rerank (query + passage), or the id "
         f"({FT.prefix}...) of a classifier or a reader (as qa) fine-tuned in the Fine-tune tab.",
         max_length=100,
         examples=["emotion"],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from electra_demo.finetune.data import TrainingPlan
+from electra_demo.finetune.memory import MemoryPlan
 from electra_demo.runtime import hub
 from electra_demo.runtime.models import marked_random
 from electra_demo.trained.kinds import KINDS
@@ -42,6 +43,7 @@ class ChildRun(Protocol):
     workdir: Path
     history: list[dict[str, Any]]
     cancel_requested: threading.Event
+    memory: MemoryPlan | None  # how it trains (micro-batches, checkpointing, precision)
 
     def changed(self, **fields: Any) -> None: ...  # set these fields, wake the run's followers
 
@@ -69,7 +71,7 @@ class Child:
         run, plan = self.run_, self.run_.plan
         base, slot = plan.base, plan.base.slot
         base_id = base.source if not base.local else f"a local checkpoint ({Path(base.source).name})"
-        time_limit = self.time_limit
+        time_limit, memory = self.time_limit, run.memory
         return {
             "model_id": run.model_id,
             "staging": str(self.store.staging(run.model_id)),
@@ -85,7 +87,8 @@ class Child:
             "task": plan.task,
             **plan.payload(),
             "settings": plan.settings.to_json(),
-            "public_settings": plan.public_settings(time_limit),
+            "public_settings": {**plan.public_settings(time_limit), **(memory.public() if memory else {})},
+            "memory": memory.to_json() if memory else None,
             "rows": plan.rows(),
             "time_limit": time_limit,
             "threads": self.threads,

@@ -29,15 +29,17 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from electra_demo import optional
 from electra_demo.checks import InputError
-from electra_demo.config import env_number
+from electra_demo.config import env_number, precision_setting
+from electra_demo.finetune import memory
 from electra_demo.finetune.child import CANCEL_GRACE, Child
 from electra_demo.finetune.data import TrainingPlan
+from electra_demo.runtime.telemetry import Telemetry
 from electra_demo.trained import kinds
 from electra_demo.trained.kinds import KINDS
 from electra_demo.trained.store import Store
@@ -45,6 +47,7 @@ from electra_demo.trained.store import Store
 log = logging.getLogger(__name__)
 
 FINISHED = "finished"
+OUTCOMES = ("completed", "time_limit", "cancelled", "failed")  # how a run ends, for /metrics
 
 
 class TrainingFailed(RuntimeError):
@@ -70,6 +73,7 @@ class Run:
         self.zip_path: Path | None = None
         self.pid: int | None = None
         self.peak_rss_mb: float | None = None
+        self.memory: memory.MemoryPlan | None = None  # how it trains, decided as it starts
         self.cancel_requested = threading.Event()
         self.workdir = manager.root / self.id
 
@@ -142,7 +146,10 @@ class Run:
             "task": plan.task,
             "labels": plan.labels(),
             "rows": plan.rows(),
-            "settings": plan.public_settings(self.manager.time_limit),
+            "settings": {
+                **plan.public_settings(self.manager.time_limit),
+                **(self.memory.public() if self.memory else {}),
+            },
             "metrics": None,
             "history": list(self.history),
             "seconds": round(float(self.progress.get("elapsed", 0.0)), 3),
@@ -168,8 +175,14 @@ class Trainings:
         threads: int | None = None,
         root: str | Path | None = None,
         python: str = sys.executable,
+        telemetry: Telemetry | None = None,
+        precision: str = "auto",
+        free_memory: Callable[[], float | None] = memory.free_mb,
     ):
         self.store = store
+        self.precision = precision  # ELECTRA_DEMO_PRECISION as asked (auto: bf16 where the CPU has it)
+        self.free_memory = free_memory  # MB a new child may take (None: unknown)
+        self.telemetry = telemetry  # told each run's kind and outcome as it ends (for /metrics)
         self.concurrency = concurrency
         self.queue_size = queue_size
         self.time_limit = time_limit
@@ -190,15 +203,20 @@ class Trainings:
             queue_size=int(env_number(environ, "ELECTRA_DEMO_TRAIN_QUEUE", 4, low=0)),
             time_limit=env_number(environ, "ELECTRA_DEMO_TRAIN_SECONDS", 900.0, low=1),
             threads=int(env_number(environ, "ELECTRA_DEMO_TRAIN_THREADS", default_threads(), low=1)),
+            precision=precision_setting(environ),
             **kwargs,
         )
 
     # ---- the queue ---------------------------------------------------------------------------
     def submit(self, plan: TrainingPlan, owner: str = "") -> Run:
-        """Queue ``plan``; refused (InputError) when the queue is full, and (MissingDependency)
-        when a package its child needs is not installed."""
+        """Queue ``plan``; refused (InputError) when the queue is full or the run would not fit in
+        the memory left (the running children's counted as coming back), and
+        (MissingDependency) when a package its child needs is not installed."""
         for module in KINDS[plan.task].needs:
             optional.check(module, "Fine-tuning (the Fine-tune tab)")
+        with self.cond:
+            pids = [r.pid for r in self._runs if r.state != "queued"]
+        self.memory_plan(plan, spare=sum(memory.rss_mb(pid) for pid in pids))
         with self.cond:
             running = sum(1 for r in self._runs if r.state != "queued")
             waiting = sum(1 for r in self._runs if r.state == "queued")
@@ -241,6 +259,15 @@ class Trainings:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def memory_plan(self, plan: TrainingPlan, spare: float = 0.0) -> memory.MemoryPlan:
+        """How ``plan`` will train (:func:`electra_demo.finetune.memory.plan_for`) with the memory
+        free now plus ``spare`` MB; InputError, naming a smaller setting, when it would not fit."""
+        free = self.free_memory()
+        free = None if free is None else free + spare
+        planned = memory.plan_for(plan, self.precision, free, memory.device_type())
+        memory.check_fits(planned, free, plan.settings.mode)
+        return planned
+
     def _may_start(self, run: Run) -> bool:
         running = sum(1 for r in self._runs if r.state != "queued")
         first = next(r for r in self._runs if r.state == "queued")
@@ -257,6 +284,11 @@ class Trainings:
                 run.state = "starting"
                 run.version += 1
                 self.cond.notify_all()
+            try:  # the memory now: another process may have taken some while it waited
+                run.memory = self.memory_plan(run.plan)
+            except InputError as error:
+                run.error = str(error)
+                return
             Child(run, self.store, self.python, self.threads, self.time_limit).run()
         except Exception:
             log.exception("training run %s failed", run.id)
@@ -268,11 +300,20 @@ class Trainings:
                 run.version += 1
                 self._runs.remove(run)
                 self.cond.notify_all()
+            if self.telemetry is not None:
+                self.telemetry.training(run.plan.task, outcome_of(run))
+
+
+def outcome_of(run: Run) -> str:
+    """How a finished run ended, for /metrics: completed, time_limit, cancelled or failed."""
+    stopped = run.result.get("stopped") if run.error is None and run.result is not None else None
+    return stopped if stopped in OUTCOMES else "failed"
 
 
 class _Service(Protocol):
     environ: Mapping[str, str]
     finetuned: Store
+    telemetry: Telemetry
 
 
 _MANAGERS: weakref.WeakKeyDictionary[Any, Trainings] = weakref.WeakKeyDictionary()
@@ -284,5 +325,7 @@ def trainings_for(service: _Service) -> Trainings:
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(service)
         if manager is None:
-            manager = _MANAGERS[service] = Trainings.from_environ(service.environ, service.finetuned)
+            manager = _MANAGERS[service] = Trainings.from_environ(
+                service.environ, service.finetuned, telemetry=service.telemetry
+            )
         return manager

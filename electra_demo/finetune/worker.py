@@ -62,7 +62,7 @@ def train(spec: dict[str, Any], events: Events, stop: Stop) -> dict[str, Any]:
     built, history = trainer(
         spec, model, train_rows, transformers.DataCollatorWithPadding(tokenizer), events, stop
     )
-    seconds = fit(built, stop)
+    seconds = fit(built, stop, events)
     events.write(event="evaluating")
     logits = built.predict(eval_rows).predictions
     predicted = logits.argmax(axis=-1).tolist()

@@ -12,12 +12,14 @@ into the store's staging folder (with the tokenizer, ``training_args.json`` and 
 model card) and the zip to download.
 
 Events (one JSON object a line): ``training`` (max_steps), ``progress`` (step, epoch, loss,
-elapsed, remaining), ``evaluating``, ``saving``, then one of ``done`` (the run's JSON),
-``cancelled`` or ``error`` (a message for the visitor).
+elapsed, remaining), ``trained`` (the CPU seconds of the training loop, for the benchmarks),
+``evaluating``, ``saving``, then one of ``done`` (the run's JSON), ``cancelled`` or ``error`` (a
+message for the visitor).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -81,7 +83,11 @@ def callback(events: Events, stop: Stop, history: list[dict[str, Any]]):
             self.start = time.monotonic()
             events.write(event="training", max_steps=state.max_steps)
 
+        def on_substep_end(self, args, state, control, **kwargs):
+            trim_heap()  # between micro-batches
+
         def on_step_end(self, args, state, control, **kwargs):
+            trim_heap()
             if stop.should_stop(time.monotonic() - self.start):
                 control.should_training_stop = True
 
@@ -100,6 +106,24 @@ def callback(events: Events, stop: Stop, history: list[dict[str, Any]]):
             )
 
     return Progress()
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``), between
+    micro-batches and after each step: the blocks a micro-batch frees lie between the ones that
+    live on (the gradients, the optimizer's state) and would otherwise stay resident, some 100 to
+    300 MB on electra-base."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC: Any = None
 
 
 def load_base(spec: dict[str, Any], auto_class: str, **head: Any) -> tuple[Any, Any]:
@@ -131,7 +155,27 @@ def load_base(spec: dict[str, Any], auto_class: str, **head: Any) -> tuple[Any, 
     if spec["settings"]["mode"] == "head":
         for parameter in model.base_model.parameters():
             parameter.requires_grad_(False)
+    if memory_plan(spec).get("lean_attention"):
+        lean_attention(model)
     return tokenizer, model
+
+
+def memory_plan(spec: dict[str, Any]) -> dict[str, Any]:
+    """The server's :class:`~electra_demo.finetune.memory.MemoryPlan` of the run; empty when the
+    spec has none (the old way: the whole batch at once, fp32, every activation kept; the
+    benchmarks' baseline)."""
+    return spec.get("memory") or {}
+
+
+def lean_attention(*models: Any) -> None:
+    """PyTorch's fused attention (``sdpa``) with no attention-probability dropout, which its CPU
+    kernel lacks (with dropout, ``sdpa`` falls back to the matrices of plain attention); the
+    models' configs keep their dropout value, which inference ignores."""
+    for model in models:
+        model.set_attn_implementation("sdpa")
+        for module in model.modules():
+            if type(module).__name__.endswith("SelfAttention") and hasattr(module, "dropout"):
+                module.dropout.p = 0.0
 
 
 def prepare(spec: dict[str, Any]) -> None:
@@ -150,12 +194,16 @@ def trainer(spec: dict[str, Any], model: Any, rows: list, collator: Any, events:
     import torch
     import transformers
 
-    settings = spec["settings"]
+    settings, memory = spec["settings"], memory_plan(spec)
     args = transformers.TrainingArguments(
         output_dir=str(Path(spec["events"]).parent / "trainer"),
         num_train_epochs=settings["epochs"],
         learning_rate=settings["learning_rate"],
-        per_device_train_batch_size=settings["batch_size"],
+        per_device_train_batch_size=memory.get("micro_batch", settings["batch_size"]),
+        gradient_accumulation_steps=memory.get("accumulation", 1),
+        activation_checkpointing=memory.get("checkpointing", False),
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        bf16=memory.get("precision") == "bf16",  # autocast on the CPU; weights and Adam stay fp32
         per_device_eval_batch_size=max(settings["batch_size"], 32),
         logging_strategy="steps",
         logging_steps=1,
@@ -177,15 +225,19 @@ def trainer(spec: dict[str, Any], model: Any, rows: list, collator: Any, events:
         callbacks=[callback(events, stop, history)],
     )
     built.remove_callback(transformers.PrinterCallback)  # progress goes to the events file
+    # ELECTRA's heads take **kwargs but average their own loss: without this, the Trainer would not
+    # divide each micro-batch's loss by the accumulation steps
+    built.model_accepts_loss_kwargs = False
     return built, history
 
 
-def fit(built: Any, stop: Stop) -> float:
+def fit(built: Any, stop: Stop, events: Events) -> float:
     """Train; the seconds it took. :class:`Cancelled` when it was cancelled."""
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     built.train()
     if stop.cancelled:
         raise Cancelled
+    events.write(event="trained", cpu_seconds=round(time.process_time() - cpu, 3))
     return time.monotonic() - started
 
 

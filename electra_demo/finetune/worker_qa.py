@@ -164,7 +164,7 @@ def train(spec: dict[str, Any], events: Events, stop: Stop) -> dict[str, Any]:
         )
     rows = encode(tokenizer, spec["train"], max_length, stride)
     built, history = trainer(spec, model, rows, transformers.DataCollatorWithPadding(tokenizer), events, stop)
-    seconds = fit(built, stop)
+    seconds = fit(built, stop, events)
     events.write(event="evaluating")
     model = built.model.eval()
     predictions = {q["id"]: predict(model, tokenizer, q, max_length, stride) for q in spec["eval"]}

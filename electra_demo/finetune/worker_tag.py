@@ -98,7 +98,7 @@ def train(spec: dict[str, Any], events: Events, stop: Stop) -> dict[str, Any]:
     model_rows = [{k: v for k, v in r.items() if k not in ("words", "sentence")} for r in train_rows]
     collator = transformers.DataCollatorForTokenClassification(tokenizer)
     built, history = trainer(spec, model, model_rows, collator, events, stop)
-    seconds = fit(built, stop)
+    seconds = fit(built, stop, events)
     events.write(event="evaluating")
     inputs = [{k: v for k, v in r.items() if k not in ("words", "sentence")} for r in eval_rows]
     predicted = built.predict(inputs).predictions.argmax(axis=-1)

@@ -8,6 +8,7 @@ a tab, write its module and list its ``TAB`` in :data:`TABS`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,9 @@ from electra_demo.page.tabs import (
     detect,
     explain,
     finetune,
+    proofread,
     qa,
+    rerank,
     status,
     tag,
 )
@@ -45,8 +48,10 @@ INTRO = (
     "*discriminator* to spot which tokens of a text a small *generator* replaced. "
     "**Replaced tokens** shows the discriminator's view of any text you type; "
     "**Corrupt & detect** replays its training signal: the generator corrupts your text and the "
-    "discriminator tries to find the replacements. **Classify** and **Entities** run ELECTRA "
-    "checkpoints fine-tuned for sentiment, emotion, NLI and named entities; **Explain** shows which "
+    "discriminator tries to find the replacements; **Proofread** lets the pair fix the words the "
+    "discriminator flags. **Classify** and **Entities** run ELECTRA "
+    "checkpoints fine-tuned for sentiment, emotion, NLI and named entities, **Rerank** orders "
+    "passages for a query with a cross-encoder; **Explain** shows which "
     "words made a model decide, **Fine-tune** trains a classifier on your own labelled file, and "
     "**Adapt** continues ELECTRA's own pre-training on your texts."
 )
@@ -56,9 +61,11 @@ CSS = ".electra-summary p { margin: 0.2em 0; }"
 TABS: tuple[Tab, ...] = (
     detect.TAB,
     corrupt.TAB,
+    proofread.TAB,
     classify.TAB,
     tag.TAB,
     qa.TAB,
+    rerank.TAB,
     explain.TAB,
     batch.TAB,
     finetune.TAB,
@@ -79,10 +86,38 @@ def configure_queue(demo: gr.Blocks) -> gr.Blocks:
     return demo.queue(default_concurrency_limit=config.CONCURRENCY, max_size=config.QUEUE_MAX_SIZE)
 
 
+class Page(gr.Blocks):
+    """The page's Blocks, whose API advertises each named endpoint's defaults from its function's
+    signature: Gradio takes them from the input components' starting values, so an endpoint that
+    shares a control with another (the Fine-tune tab's settings, Classify's head menu) advertised
+    the other's value, or a default for a required argument. gradio_client, plain HTTP's padding
+    of left-out arguments (``api/mount.py``), ``/gradio_api/call/v2`` and MCP all read this."""
+
+    def get_api_info(self, all_endpoints: bool = False, page: str | None = None) -> Any:
+        info = super().get_api_info(all_endpoints=all_endpoints, page=page)
+        functions = {f"/{fn.api_name}": fn.fn for fn in self.fns.values() if fn.api_name and fn.fn}
+        for name, endpoint in info["named_endpoints"].items():
+            if name in functions:
+                advertise_signature(endpoint["parameters"], functions[name])
+        return info
+
+
+def advertise_signature(parameters: list[dict[str, Any]], fn: Callable) -> None:
+    """Set each API parameter's advertised default to ``fn``'s (none where ``fn`` has none)."""
+    declared = inspect.signature(fn).parameters
+    for parameter in parameters:
+        found = declared.get(parameter["parameter_name"])
+        if found is None or found.kind in (found.VAR_POSITIONAL, found.VAR_KEYWORD):
+            continue  # not named by the signature: Gradio's own guess stands
+        has_default = found.default is not inspect.Parameter.empty
+        parameter["parameter_has_default"] = has_default
+        parameter["parameter_default"] = found.default if has_default else None
+
+
 def build_demo(service: ModelService) -> gr.Blocks:
     """The whole app around one model service; loads no model until a request needs it."""
     cache_examples_per_checkpoints(service)
-    with gr.Blocks(title=TITLE) as demo:
+    with Page(title=TITLE) as demo:
         gr.Markdown(INTRO)
         if any(service.card(name)["random_weights"] for name in config.REGISTRY):
             gr.Markdown(rendering.RANDOM_WEIGHTS_NOTICE, elem_id="random-weights-banner")

@@ -78,6 +78,9 @@ class TabLink:
     tab: str
     params: tuple[tuple[str, Parser], ...]
     required: tuple[str, ...]  # the inputs without which the tab is not run
+    # inputs that ride in a link only beside one of another input's values: (name, other, values);
+    # e.g. the Classify tab's zero-shot labels, only with the head "zero-shot"
+    only_with: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -140,9 +143,10 @@ def make_link(link: TabLink, values: Mapping[str, Any]) -> str:
     """The query string (``?tab=...``) that reopens ``link``'s tab with ``values``; refuses links
     that are too long rather than cutting them."""
     pairs: list[tuple[str, str]] = [("tab", link.tab)]
+    apart = {name for name, other, allowed in link.only_with if values.get(other) not in allowed}
     for name, parser in link.params:
         value = values.get(name)
-        if value is None or value == "":
+        if value is None or value == "" or name in apart:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"

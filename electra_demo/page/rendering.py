@@ -99,6 +99,8 @@ def model_card(card: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"**License:** {card['license']} · **Reported:** {card['reported']}")
+    if card.get("precision"):
+        lines.append(f"**Precision:** {card['precision']} (Explain's gradients: fp32)")
     if card["random_weights"]:
         lines.append(RANDOM_WEIGHTS_NOTICE)
     return "  \n".join(lines)
@@ -208,10 +210,16 @@ def answer_summary(result: AnswerResult) -> str:
     return "\n\n".join(lines)
 
 
+def cell(text: str) -> str:
+    """``text`` for a Markdown table cell: its pipes (a backend's "max |logit difference|") escaped."""
+    return text.replace("|", "\\|")
+
+
 # ---- model status -----------------------------------------------------------------------------
 def status_table(cards: dict[str, dict[str, Any]]) -> str:
-    """Which models are loaded, loading or failed, and on which backend (registry data only)."""
-    lines = ["| slot | checkpoint | state | backend |", "|---|---|---|---|"]
+    """Which models are loaded, loading or failed, on which backend and in which precision (the
+    loaded model's, else the one it will load in) (registry data only)."""
+    lines = ["| slot | checkpoint | state | backend | precision |", "|---|---|---|---|---|"]
     for name, card in cards.items():
         state = card["state"]
         if state.startswith("failed"):
@@ -221,7 +229,8 @@ def status_table(cards: dict[str, dict[str, Any]]) -> str:
         elif state == "loading":
             state = "⏳ loading"
         source = card["id"] + (" (overridden)" if card["overridden"] else "")
-        lines.append(f"| {name} | `{source}` | {state} | {card.get('backend') or '-'} |")
+        backend, precision = cell(card.get("backend") or "-"), card.get("precision") or "-"
+        lines.append(f"| {name} | `{source}` | {state} | {backend} | {precision} |")
     return "\n".join(lines)
 
 
@@ -237,8 +246,8 @@ def loaded_table(models: dict[str, tuple[str, int]]) -> str:
     for key, (backend, size) in models.items():
         slot, _, kind = key.partition(":")
         what = EXTRA_COPIES.get(kind, "served model")
-        weights = f"{size / 2**20:,.1f} MiB" if size else "freed (ONNX Runtime holds its own)"
-        lines.append(f"| {slot} | {what} | {backend} | {weights} |")
+        weights = f"{size / 2**20:,.1f} MiB" if size else "freed (the export's runtime holds its own)"
+        lines.append(f"| {slot} | {what} | {cell(backend)} | {weights} |")
     total = sum(size for _, size in models.values())
     lines.append(f"\nPyTorch weights in memory: {total / 2**20:,.1f} MiB.")
     return "\n".join(lines)
@@ -264,7 +273,9 @@ def batch_preview(records: list[dict[str, Any]]) -> dict[str, Any]:
     data = []
     for record in records[:PREVIEW_ROWS]:
         inputs = " | ".join(
-            str(record[k]) for k in ("text", "text_pair", "question", "context") if k in record
+            str(record[k])
+            for k in ("text", "text_pair", "question", "context", "query", "document")
+            if k in record
         )
         if record.get("error"):
             result = "error: " + record["error"]
@@ -278,6 +289,8 @@ def batch_preview(records: list[dict[str, Any]]) -> dict[str, Any]:
                 if record["no_answer"]
                 else (record["answers"][0]["text"] if record["answers"] else "")
             )
+        elif "relevance_score" in record:
+            result = f"relevance {record['relevance_score']:.3f}" + (" (cut)" if record["truncated"] else "")
         elif "words" in record:
             flagged = [w["text"] for w in record["words"] if w["replaced"]]
             result = f"{len(flagged)} words look replaced" + (

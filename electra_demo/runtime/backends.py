@@ -6,6 +6,8 @@
   fastest measured (see ``benchmarks/``). The model is exported with maintained tooling
   (``torch.onnx.export`` then ONNX Runtime's transformer optimizer, optionally its dynamic int8
   quantiser), once per checkpoint and setting, cached on disk and reused on the next start.
+  In bf16 (``ELECTRA_DEMO_PRECISION``; auto on CPUs with AVX512-BF16 or AMX) OpenVINO runs the
+  export instead, converted once to its own format (``runtime/bf16.py`` says why).
 
 ``make_runner`` picks one, checks the ONNX model against PyTorch on a probe input before
 trusting it, and falls back to PyTorch (saying why) when export or the runtime fails.
@@ -19,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,8 +33,8 @@ import torch
 log = logging.getLogger(__name__)
 
 from electra_demo.config import AUTO_CLASSES, BackendChoice  # noqa: E402 - BackendChoice re-exported for callers
-from electra_demo.runtime import export_cache  # noqa: E402
-from electra_demo.runtime.export_cache import FP32_TOLERANCE  # noqa: E402 - re-exported for callers
+from electra_demo.runtime import export_cache, telemetry  # noqa: E402
+from electra_demo.runtime.export_cache import FP32_TOLERANCE  # noqa: E402, F401 - re-exported for callers
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
@@ -65,8 +68,10 @@ class TorchRunner:
         self.model = model
         self.names = output_names(architecture)
         device = next(model.parameters()).device
-        dtype = "fp16" if next(model.parameters()).dtype == torch.float16 else "fp32"
-        self.description = f"PyTorch {device.type} {dtype}" + (f" ({note})" if note else "")
+        self.precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
+            next(model.parameters()).dtype, "fp32"
+        )
+        self.description = f"PyTorch {device.type} {self.precision}" + (f" ({note})" if note else "")
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.names, _torch_forward(self.model, inputs, self.names), strict=True))
@@ -84,7 +89,8 @@ class OnnxRunner:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.names = output_names(architecture)
         self.inputs = {i.name for i in self.session.get_inputs()}
-        self.description = f"ONNX Runtime CPU {'int8' if int8 else 'fp32'}"
+        self.precision = "int8" if int8 else "fp32"
+        self.description = f"ONNX Runtime CPU {self.precision}"
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feeds = {k: np.ascontiguousarray(v, dtype=np.int64) for k, v in inputs.items() if k in self.inputs}
@@ -241,19 +247,11 @@ def _quantise(fp32: Path, path: Path) -> Path:
 
 
 def _publish(final: Path, out: Path, target: Path) -> Path:
-    """Move ``final`` into ``target/model.onnx`` by renaming a whole folder (``out``) into place.
-
-    Several processes (Ray replicas or actors) may export the same checkpoint at once: the first
-    complete export stays (others may be reading it); a leftover without a model goes."""
+    """Move ``final`` into ``target/model.onnx`` by renaming a whole folder (``out``) into place
+    (:func:`export_cache.publish`: the first complete export stays)."""
     out.mkdir()
     final.rename(out / "model.onnx")
-    if target.exists() and not (target / "model.onnx").is_file():
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        out.rename(target)
-    except OSError:
-        if not (target / "model.onnx").is_file():
-            raise
+    export_cache.publish(out, target)
     return target / "model.onnx"
 
 
@@ -278,15 +276,26 @@ def agreement(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], mask: np
 
 
 def onnx_wanted(choice: BackendChoice, device: torch.device) -> bool:
-    """Whether ONNX Runtime should serve a model on ``device`` (the CPU) under ``choice``."""
+    """Whether the export (ONNX Runtime; OpenVINO in bf16) should serve a model on ``device``
+    (the CPU) under ``choice``."""
     return device.type == "cpu" and choice.backend != "torch"
 
 
-def _note(runner: OnnxRunner, how: str, difference: float, int8: bool) -> str:
+def _note(runner: Runner, how: str, difference: float, precision: str) -> str:
     note = f"{runner.description}, {how}"
-    if int8:
+    if precision != "fp32":
         note += f"; max |logit difference| vs fp32 on a probe: {difference:.3g}"
     return note
+
+
+def open_export(folder: Path, architecture: str, precision: str) -> Runner:
+    """The runner of the export in ``folder``: OpenVINO for bf16, else ONNX Runtime."""
+    path = export_cache.model_path(folder)
+    if precision == "bf16":
+        from electra_demo.runtime.bf16 import OpenVinoRunner
+
+        return OpenVinoRunner(path, output_names(architecture), torch.get_num_threads())
+    return OnnxRunner(path, architecture, precision == "int8")
 
 
 def cached_onnx_runner(
@@ -297,16 +306,16 @@ def cached_onnx_runner(
     fingerprint = export_cache.checkpoint_fingerprint(source, revision)
     if fingerprint is None:
         return None
-    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.precision)
     difference = export_cache.read_check(folder)
     if difference is None:
         return None
     try:
-        runner = OnnxRunner(folder / export_cache.MODEL, architecture, choice.int8)
+        runner = open_export(folder, architecture, choice.precision)
     except Exception as error:  # noqa: BLE001 - an unreadable export: load the weights and redo it
         log.warning("cached export %s could not be opened (%s): exporting again", folder.name, error)
         return None
-    return runner, _note(runner, "cached export, checked when it was made", difference, choice.int8)
+    return runner, _note(runner, "cached export, checked when it was made", difference, choice.precision)
 
 
 def onnx_runner(
@@ -317,30 +326,42 @@ def onnx_runner(
     choice: BackendChoice,
     nice: int = 0,
 ) -> tuple[Runner, str]:
-    """Export (unless cached), check against ``model`` on a probe (unless checked before), and
-    record the check; raises when export, runtime or check fails. ``nice`` lowers the export
-    child's CPU priority (background exports)."""
+    """Export (unless cached), check against ``model`` (fp32) on a probe (unless checked before),
+    and record the check; raises when export, runtime or check fails. bf16: the fp32 export,
+    converted to OpenVINO's format. ``nice`` lowers the export child's CPU priority (background
+    exports)."""
     fingerprint = weights_fingerprint(source, revision, model)
-    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, choice.int8)
-    path = folder / export_cache.MODEL
-    cached = path.is_file()
+    onnx_precision = "int8" if choice.int8 else "fp32"
+    folder = export_cache.export_folder(choice.cache_dir, fingerprint, architecture, onnx_precision)
+    cached = export_cache.model_path(folder).is_file()
     if not cached:
+        started = time.perf_counter()
         export_onnx(source, revision, architecture, folder, choice.int8, nice=nice)
-    runner = OnnxRunner(path, architecture, choice.int8)
+        telemetry.exported(time.perf_counter() - started)  # for /metrics
+    if choice.precision == "bf16":
+        from electra_demo.runtime.bf16 import convert
+
+        onnx, folder = folder, export_cache.export_folder(choice.cache_dir, fingerprint, architecture, "bf16")
+        cached = export_cache.model_path(folder).is_file()
+        if not cached:
+            convert(export_cache.model_path(onnx), folder, nice=nice)
+    runner = open_export(folder, architecture, choice.precision)
     difference = export_cache.read_check(folder)
     if difference is None:
         probe = probe_inputs(model.config.vocab_size)
         difference = agreement(
             runner(probe), TorchRunner(model, architecture)(probe), probe["attention_mask"]
         )
-        if not choice.int8 and difference > FP32_TOLERANCE:
+        if not choice.int8 and difference > export_cache.tolerance(folder):
             raise RuntimeError(f"the exported model differs from PyTorch by {difference:.2g}")
         export_cache.write_check(folder, difference)
-    return runner, _note(runner, "cached export" if cached else "exported now", difference, choice.int8)
+    how = "cached export" if cached else "exported now"
+    return runner, _note(runner, how, difference, choice.precision)
 
 
 def fallback_runner(model: torch.nn.Module, architecture: str, source: str, error: Exception) -> TorchRunner:
-    """PyTorch in place of a failed ONNX export, saying why (in the log and the model panel)."""
+    """PyTorch (at the weights' own precision: fp32 on a CPU) in place of a failed export, saying
+    why (in the log and the model panel)."""
     log.warning("ONNX backend failed for %s, using PyTorch: %s", source, error)
     return TorchRunner(model, architecture, note=f"fallback: ONNX failed: {str(error)[:120]}")
 

@@ -98,6 +98,18 @@ class MicroBatcher:
         self._worker: threading.Thread | None = None
         self.batches_run = 0  # for tests and the status panel
         self.largest_batch = 0
+        # told (rows, tokens) of each batch before its callers get their outputs; must not raise
+        self.observer: Callable[[int, int], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting for the next batch (the queue depth)."""
+        with self._condition:
+            return sum(len(request.rows) for request in self._pending)
+
+    def _observe(self, rows: Sequence[Row]) -> None:
+        if self.observer is not None:
+            self.observer(len(rows), sum(len(ids) for ids, _ in rows))
 
     def swap(self, run: RunFn) -> None:
         """Serve the next batches with ``run`` (a batch already running finishes on the old one)."""
@@ -108,7 +120,9 @@ class MicroBatcher:
         if not rows:
             return []
         if not self.enabled:  # e.g. ZeroGPU, where the GPU is lent to the request's own thread
-            return run_rows(self._run, rows, self.per_token, self.pad_id, self.max_rows, self.max_tokens)
+            outputs = run_rows(self._run, rows, self.per_token, self.pad_id, self.max_rows, self.max_tokens)
+            self._observe(rows)
+            return outputs
         request = _Request(rows, Future())
         with self._condition:
             self._pending.append(request)
@@ -141,6 +155,7 @@ class MicroBatcher:
             return
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(rows))
+        self._observe(rows)
         start = 0
         for request in requests:
             request.future.set_result(outputs[start : start + len(request.rows)])

@@ -1,14 +1,15 @@
-"""The ONNX export cache on disk, and the record of each export's check against PyTorch.
+"""The export cache on disk, and the record of each export's check against PyTorch.
 
 One folder per checkpoint, architecture and precision: ``<cache>/<fingerprint>-<architecture>-
-<precision>/model.onnx``. The fingerprint is read from the checkpoint's files without loading its
-weights (config.json's content, the weights file's path, size and modification time, and the
-versions of torch, transformers and onnxruntime), so a restart can find its export before it
-loads anything. Beside the export, ``check.json`` records that it was checked against PyTorch on
-a probe input (and the difference found): a checked export is served at the next start without
-loading PyTorch's weights or checking it again. The record names its folder (the checkpoint and
-settings), the export file's size and time and the tolerance it was checked at; when any of them
-differs the export is checked again. No torch here.
+<precision>/model.onnx`` (fp32, int8), or ``model.xml`` + ``model.bin`` (bf16: OpenVINO's format,
+converted from the fp32 export; see ``runtime/bf16.py``). The fingerprint is read from the
+checkpoint's files without loading its weights (config.json's content, the weights file's path,
+size and modification time, and the versions of torch, transformers and onnxruntime), so a
+restart can find its export before it loads anything. Beside the export, ``check.json`` records
+that it was checked against PyTorch on a probe input (and the difference found): a checked export
+is served at the next start without loading PyTorch's weights or checking it again. The record
+names its folder (the checkpoint and settings), the export file's size and time and the tolerance
+it was checked at; when any of them differs the export is checked again. No torch here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -24,8 +26,12 @@ log = logging.getLogger(__name__)
 
 CHECK = "check.json"
 MODEL = "model.onnx"
+IR_MODEL = "model.xml"  # bf16: OpenVINO's IR (its weights beside it in model.bin)
 WEIGHTS = "model.safetensors"
 FP32_TOLERANCE = 1e-3  # an exported fp32 model further than this from PyTorch is not used
+# a bf16 export further than this from PyTorch fp32 (largest logit difference on the probe) is not
+# used: bf16 keeps 8 bits of mantissa, ~0.005-0.01 on electra-base's logits; 0.1 means broken
+BF16_TOLERANCE = 0.1
 PROBE_VERSION = 1  # bump when backends.probe_inputs changes: older records no longer count
 
 
@@ -77,21 +83,45 @@ def checkpoint_fingerprint(source: str, revision: str | None) -> str | None:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def export_folder(cache_dir: Path, fingerprint: str, architecture: str, int8: bool) -> Path:
-    """One checkpoint may be exported twice (a slot's head and, for embeddings, its encoder)."""
-    return cache_dir / f"{fingerprint}-{architecture}-{'int8' if int8 else 'fp32'}"
+def export_folder(cache_dir: Path, fingerprint: str, architecture: str, precision: str) -> Path:
+    """One checkpoint may be exported twice (a slot's head and, for embeddings, its encoder), in
+    each precision (fp32, int8, bf16)."""
+    return cache_dir / f"{fingerprint}-{architecture}-{precision}"
+
+
+def model_path(folder: Path) -> Path:
+    """The export's model file in ``folder``: ``model.xml`` for bf16, else ``model.onnx``."""
+    return folder / (IR_MODEL if folder.name.endswith("-bf16") else MODEL)
+
+
+def tolerance(folder: Path) -> float:
+    """How far from PyTorch fp32 the export in ``folder`` may be (int8 is reported, not held to it)."""
+    return BF16_TOLERANCE if folder.name.endswith("-bf16") else FP32_TOLERANCE
+
+
+def publish(out: Path, target: Path) -> None:
+    """Rename the finished folder ``out`` to ``target``, atomically. Several processes (Ray
+    replicas or actors) may export the same checkpoint at once: the first complete export stays
+    (others may be reading it); a leftover without a model goes."""
+    if target.exists() and not model_path(target).is_file():
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        out.rename(target)
+    except OSError:
+        if not model_path(target).is_file():
+            raise
 
 
 def _identity(folder: Path) -> dict[str, object] | None:
     try:
-        stat = (folder / MODEL).stat()
+        stat = model_path(folder).stat()
     except OSError:
         return None
     return {
         "export": folder.name,
         "bytes": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
-        "tolerance": FP32_TOLERANCE,
+        "tolerance": tolerance(folder),
         "probe": PROBE_VERSION,
     }
 

@@ -20,6 +20,7 @@ from electra_demo.config import BackendChoice, ResolvedSlot
 from electra_demo.optional import lazy_module
 from electra_demo.runtime import hub
 from electra_demo.runtime.batching import MicroBatcher
+from electra_demo.runtime.precision import decide
 from electra_demo.text.processing import label_names
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RANDOM_WEIGHTS_MARK = "electra_demo_random_weights"  # set in config.json by electra_demo.tiny
 BACKGROUND_NICE = 19  # a background export's child runs at the lowest CPU priority
+CAST = {"bf16": "bfloat16", "fp16": "float16"}  # precisions PyTorch serves by casting its weights
 
 
 class ModelUnavailable(RuntimeError):
@@ -54,6 +56,7 @@ class LoadedModel:
     backend: str = "PyTorch"
     architecture: str = ""  # the slot's, or config.ENCODER for its encoder alone
     exporting: bool = False  # served from PyTorch while its ONNX export runs in the background
+    precision: str = "fp32"  # what serves it: fp32, bf16, int8 or fp16 (runtime/precision.py)
     _pipeline: TokenClassificationPipeline | None = field(default=None, repr=False)
 
     @property
@@ -162,6 +165,13 @@ def meta_model(architecture: str, model_config: Any) -> torch.nn.Module:
     return model.eval()
 
 
+def load_tokenizer(resolved: ResolvedSlot) -> tuple[PreTrainedTokenizerBase, int]:
+    """A slot's tokenizer and its longest input in tokens, without its weights (for /v1/tokenize)."""
+    _check_local(resolved)
+    tokenizer, model = _from_pretrained(resolved, resolved.slot.architecture, weights=False)
+    return tokenizer, int(getattr(model.config, "max_position_embeddings", config.MODEL_MAX_TOKENS))
+
+
 def _check_local(resolved: ResolvedSlot) -> None:
     source = Path(resolved.source)
     if resolved.local and not (source / "config.json").is_file():
@@ -200,6 +210,7 @@ def load_checkpoint(
     finishes the export later (:func:`finish_export`), else the export runs now."""
     architecture = architecture or resolved.slot.architecture
     _check_local(resolved)
+    choice = dataclasses.replace(choice, precision=decide(choice.precision, device.type))
     from electra_demo.runtime.backends import (  # spaces, then torch
         TorchRunner,
         cached_onnx_runner,
@@ -213,8 +224,8 @@ def load_checkpoint(
         tokenizer, model = _from_pretrained(resolved, architecture, weights=False)
         return _assemble(resolved, model, tokenizer, device, cached, batching, architecture)
     tokenizer, model = _from_pretrained(resolved, architecture)
-    if device.type == "cuda":
-        model = model.half()
+    if not wanted and choice.precision in CAST:  # PyTorch serves it: bf16, or fp16 on CUDA as before
+        model = model.to(getattr(torch, CAST[choice.precision]))
     model.to(device).eval()
     if defer_export and wanted:
         runner = TorchRunner(model, architecture, note="serving while the ONNX export runs")
@@ -260,6 +271,7 @@ def _assemble(
         batcher=batcher,
         backend=backend,
         architecture=architecture,
+        precision=getattr(runner, "precision", "fp32"),
     )
 
 
@@ -272,6 +284,7 @@ def finish_export(loaded: LoadedModel, choice: BackendChoice) -> LoadedModel:
     from electra_demo.runtime.backends import fallback_runner, onnx_runner
 
     source = loaded.resolved.source
+    choice = dataclasses.replace(choice, precision=decide(choice.precision, "cpu"))
     try:
         runner, backend = onnx_runner(
             loaded.model, loaded.architecture, source, loaded.resolved.revision, choice, nice=BACKGROUND_NICE
@@ -279,8 +292,13 @@ def finish_export(loaded: LoadedModel, choice: BackendChoice) -> LoadedModel:
     except Exception as error:  # noqa: BLE001 - any failure means: stay on PyTorch
         runner = fallback_runner(loaded.model, loaded.architecture, source, error)
         loaded.batcher.swap(runner)
-        return dataclasses.replace(loaded, backend=runner.description, exporting=False)
+        return dataclasses.replace(
+            loaded, backend=runner.description, exporting=False, precision=runner.precision
+        )
     loaded.batcher.swap(runner)
     log.info("%s (%s) switched to %s", loaded.resolved.name, loaded.architecture, backend)
     model = meta_model(loaded.architecture, loaded.model.config)
-    return dataclasses.replace(loaded, model=model, backend=backend, exporting=False, _pipeline=None)
+    precision = getattr(runner, "precision", "fp32")
+    return dataclasses.replace(
+        loaded, model=model, backend=backend, exporting=False, _pipeline=None, precision=precision
+    )

@@ -10,6 +10,7 @@ import numpy as np
 from electra_demo import config
 from electra_demo.checks import InputError
 from electra_demo.config import ResolvedSlot
+from electra_demo.runtime.batching import Row
 from electra_demo.runtime.models import LoadedModel
 from electra_demo.text.processing import best_windows, plan_windows
 
@@ -47,13 +48,15 @@ def encode(loaded: LoadedModel, text: str) -> Encoding:
     return ids, encoding["offset_mapping"], encoding.word_ids()
 
 
-def token_logits(
+def window_rows(
     loaded: LoadedModel, ids: Sequence[int], positions: Sequence[int] | None = None
-) -> dict[int, np.ndarray]:
-    """Each wanted token's logits, from the window where it has the most context.
+) -> tuple[list[Row], list[tuple[int, int, int]]]:
+    """The rows that score the wanted tokens (all by default), each from the window where it has
+    the most context, and where each one is: ``(token, row, place in the row)``.
 
     Texts longer than the model are covered by overlapping windows, each wrapped in
-    [CLS] ... [SEP] exactly as the tokenizer would wrap a single text.
+    [CLS] ... [SEP] exactly as the tokenizer would wrap a single text. Rows of several texts can
+    go to the batcher in one call (the masked and verifying passes of /proofread do).
     """
     size = loaded.max_tokens - 2
     windows = plan_windows(len(ids), size, stride=min(config.WINDOW_STRIDE, size // 2))
@@ -62,16 +65,22 @@ def token_logits(
     by_window: dict[int, list[int]] = {}
     for i in wanted:
         by_window.setdefault(best[i], []).append(i)
-    needed = sorted(by_window)
     tok = loaded.tokenizer
-    rows = []
-    for w in needed:
-        piece = [tok.cls_token_id, *ids[slice(*windows[w])], tok.sep_token_id]
+    rows: list[Row] = []
+    places: list[tuple[int, int, int]] = []
+    for row, w in enumerate(sorted(by_window)):
+        start, end = windows[w]
+        piece = [tok.cls_token_id, *ids[start:end], tok.sep_token_id]
         rows.append((piece, [0] * len(piece)))
+        places += [(i, row, i - start + 1) for i in by_window[w]]
+    return rows, places
+
+
+def token_logits(
+    loaded: LoadedModel, ids: Sequence[int], positions: Sequence[int] | None = None
+) -> dict[int, np.ndarray]:
+    """Each wanted token's logits, from the window where it has the most context (see
+    :func:`window_rows`)."""
+    rows, places = window_rows(loaded, ids, positions)
     outputs = loaded.batcher.run(rows)
-    out: dict[int, np.ndarray] = {}
-    for w, output in zip(needed, outputs, strict=True):
-        start = windows[w][0]
-        for i in by_window[w]:
-            out[i] = output["logits"][i - start + 1]
-    return out
+    return {i: outputs[row]["logits"][at] for i, row, at in places}

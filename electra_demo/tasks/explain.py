@@ -42,13 +42,14 @@ from electra_demo.tasks.explain_inputs import (
     most_replaced,
     pieces,
 )
+from electra_demo.tasks.rerank import check_query_tokens
 from electra_demo.text.processing import sigmoid, softmax
 from electra_demo.trained.kinds import KINDS, is_model_id
 from electra_demo.trained.require import require
 from electra_demo.trained.store import known_slot
 
 Cancelled = salience.Cancelled
-TASKS = ("sentiment", "emotion", "nli", "detect", "qa")
+TASKS = ("sentiment", "emotion", "nli", "detect", "qa", "rerank")  # rerank: query + passage
 METHODS = ("gradient_x_input", "integrated_gradients")
 DEFAULT_METHOD = "gradient_x_input"
 DEFAULT_STEPS = 32
@@ -163,14 +164,15 @@ def preprocess(
         text = _checked("text", text, config.MAX_TEXT_CHARS, "text")
         given = isinstance(text_pair, str) and bool(text_pair.strip())
         pair = _checked("text_pair", text_pair, config.MAX_TEXT_CHARS, "second text") if given else None
-        if task == "nli" and pair is None:
+        if task in ("nli", "rerank") and pair is None:
+            second = "the passage" if task == "rerank" else "the hypothesis"
             raise FieldError(
-                "text_pair", "The nli task compares two texts: please give the hypothesis (text_pair)."
+                "text_pair", f"The {task} task compares two texts: please give {second} (text_pair)."
             )
         if task in ("sentiment", "emotion", "detect") and pair is not None:
             raise FieldError(
                 "text_pair",
-                f"The {task} task reads one text; a second text (text_pair) is only for nli and qa.",
+                f"The {task} task reads one text; a second text (text_pair) is only for nli, rerank and qa.",
             )
     return Request(task, SLOTS.get(task, task), kind, text, pair, target.strip(), method, steps)
 
@@ -237,7 +239,9 @@ def build(models: ExplainModels, loaded: LoadedModel, request: Request) -> tuple
             inputs, target = encode_qa(loaded, request.text, request.pair, (best.start, best.end))
             return inputs, dataclasses.replace(target, probability=best.score)
         return encode_qa(loaded, request.text, request.pair, span)
-    inputs = encode(loaded, request.text, request.pair)
+    if request.task == config.RERANK:  # as the rerank task reads a pair: the query kept whole
+        check_query_tokens(loaded, [request.text], "text")
+    inputs = encode(loaded, request.text, request.pair, only_second=request.task == config.RERANK)
     if not inputs.readable:
         raise InputError("The text has no characters the model can read (only control characters?).")
     if request.kind == "detect":

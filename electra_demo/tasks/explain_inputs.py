@@ -74,14 +74,16 @@ def _inputs(encoding: Any, truncated: bool) -> Inputs:
     )
 
 
-def encode(loaded: LoadedModel, text: str, pair: str | None) -> Inputs:
-    """The first window of the model's length, as the classify tab reads the input
-    (``split_special_tokens``: a "[SEP]" typed by the user is text)."""
+def encode(loaded: LoadedModel, text: str, pair: str | None, only_second: bool = False) -> Inputs:
+    """The first window of the model's length, as the classify tab reads the input (with
+    ``only_second``, as the rerank task does: the pair is cut on its second text only), and
+    ``split_special_tokens``: a "[SEP]" typed by the user is text."""
     tokenizer = loaded.tokenizer
     options: dict[str, Any] = {"split_special_tokens": True, "verbose": False}
     full = len(tokenizer(text, pair, **options)["input_ids"])
+    cut = "only_second" if only_second else True
     window = tokenizer(
-        text, pair, truncation=True, max_length=loaded.max_tokens, return_token_type_ids=True, **options
+        text, pair, truncation=cut, max_length=loaded.max_tokens, return_token_type_ids=True, **options
     )
     return _inputs(window.encodings[0], truncated=full > loaded.max_tokens)
 

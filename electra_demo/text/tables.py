@@ -27,9 +27,16 @@ MAX_FILE_BYTES = 2_000_000
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DELIMITERS = (",", ";", "\t")  # tried in this order; ties go to the earlier one
-INPUT_FIELDS = ("text", "text_pair", "question", "context")  # a record's input keys, in this order
+# a record's input keys, in this order
+INPUT_FIELDS = ("text", "text_pair", "question", "context", "query", "document")
 # a result field that names the task its records come from; the values are the tasks write_outputs knows
-RESULT_MARKERS = {"tokens": "detect", "labels": "classify", "entities": "tag", "answers": "answer"}
+RESULT_MARKERS = {
+    "tokens": "detect",
+    "labels": "classify",
+    "entities": "tag",
+    "answers": "answer",
+    "relevance_score": "rerank",
+}
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 

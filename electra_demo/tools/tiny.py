@@ -108,7 +108,10 @@ def _builders() -> dict[str, Callable]:
     )
 
     def sequence(slot, vocab):
-        return ElectraForSequenceClassification(_electra_config(vocab, **_labelled(slot.labels)))
+        # the reranker (one label): weights ten times the usual scale, so its relevance scores spread
+        # over (0, 1) as a trained one's do, and no ranking is decided by float rounding
+        spread = {"initializer_range": 0.2} if slot.name == config.RERANK else {}
+        return ElectraForSequenceClassification(_electra_config(vocab, **spread, **_labelled(slot.labels)))
 
     def token(slot, vocab):
         return ElectraForTokenClassification(_electra_config(vocab, **_labelled(slot.labels)))

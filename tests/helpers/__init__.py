@@ -8,6 +8,7 @@
 - ``fuzzing``: schemathesis fuzzing of one documented operation.
 - ``explain``: lively checkpoints and independent references for the explanations.
 - ``docs``: the code blocks of README.md and docs/*.md, and which test runs each.
+- ``zeroshot``: checkpoints with spread-out zero-shot scores, and the references they meet.
 
 Fixtures live in ``tests/conftest.py`` and are used by name.
 """

@@ -39,3 +39,17 @@ def assert_close(actual: Any, expected: Any, tol: Tolerance, where: str = "$") -
             assert_close(a, e, tol, f"{where}[{i}]")
     else:
         assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+
+
+BF16_AGREEMENT = 0.02  # issue 27: every number under bf16 within 0.02 of fp32
+
+
+def served_abs(service: Any, name: str) -> float:
+    """The absolute tolerance for comparing what ``service`` serves for ``name`` (a slot or a trained
+    model's id) with an fp32 reference: 1e-5 where it serves fp32, else the bf16 agreement bound."""
+    return 1e-5 if service.precision_of(name) == "fp32" else BF16_AGREEMENT
+
+
+def exact_in_fp32(service: Any, name: str) -> bool:
+    """Whether ``name`` serves in fp32, where rankings of near-ties must equal the reference's too."""
+    return service.precision_of(name) == "fp32"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -70,3 +71,21 @@ def post(url: str, path: str, body: dict) -> dict:
     reply = httpx.post(url + path, json=body, timeout=WAIT_S)
     assert reply.status_code == 200, reply.text
     return reply.json()
+
+
+def call_gradio(url: str, endpoint: str, data: list) -> tuple[str, object]:
+    """A plain-HTTP call of a named endpoint: POST ``data`` to ``/gradio_api/call/<endpoint>``,
+    read its stream to the end; the last event's kind (``complete`` or ``error``) and its data
+    (the outputs, or the error's message)."""
+    reply = httpx.post(f"{url}/gradio_api/call/{endpoint}", json={"data": data}, timeout=WAIT_S)
+    assert reply.status_code == 200, reply.text
+    kind, found = "", None
+    with httpx.stream(
+        "GET", f"{url}/gradio_api/call/{endpoint}/{reply.json()['event_id']}", timeout=WAIT_S
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind in ("complete", "error"):
+                found = json.loads(line.removeprefix("data: "))
+    return kind, found

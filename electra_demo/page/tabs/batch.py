@@ -58,8 +58,8 @@ def batch_columns(file: str | None):
     return [
         gr.update(choices=columns, value=text),
         gr.update(choices=["", *columns], value=pick("text_pair", "hypothesis") or ""),
-        gr.update(choices=columns, value=pick("question")),
-        gr.update(choices=columns, value=pick("context")),
+        gr.update(choices=columns, value=pick("question", "query")),
+        gr.update(choices=columns, value=pick("context", "document", "passage")),
         f"{len(table.rows)} rows, columns: {', '.join(columns)}.",
     ]
 
@@ -83,11 +83,11 @@ def endpoint(service: ModelService) -> Callable:
 
         Args:
             file: A CSV (with a header), JSONL or TXT (one text per line) file: up to 500 rows, 2 MB.
-            task: One of detect, classify, tag, answer.
+            task: One of detect, classify, tag, answer, rerank.
             text_column: The column holding the texts (detect, classify, tag); default "text".
             pair_column: For classify with the nli head, the column holding the hypotheses.
-            question_column: For answer, the column holding the questions.
-            context_column: For answer, the column holding the contexts.
+            question_column: For answer, the column of questions; for rerank, of queries (default "query").
+            context_column: For answer, the column of contexts; for rerank, of documents (default "document").
             head: sentiment, emotion, nli or a fine-tuned model's id (ft-...: classify, tag or answer).
             aggregation: For tag: none, simple, first, average or max.
             threshold: For detect: the probability above which a token counts as replaced.
@@ -134,8 +134,12 @@ def _choices() -> tuple[gr.Radio, list[gr.Dropdown], list[gr.components.Componen
         text = gr.Dropdown([], label="Text column", allow_custom_value=True)
         pair = gr.Dropdown([], label="Second text column (nli)", allow_custom_value=True)
     with gr.Row():
-        question = gr.Dropdown([], label="Question column (answer)", allow_custom_value=True)
-        context = gr.Dropdown([], label="Context column (answer)", allow_custom_value=True)
+        question = gr.Dropdown(
+            [], label="Question column (answer) or query (rerank)", allow_custom_value=True
+        )
+        context = gr.Dropdown(
+            [], label="Context column (answer) or document (rerank)", allow_custom_value=True
+        )
     with gr.Row():
         head = gr.Dropdown(
             list(config.CLASSIFY_HEADS),

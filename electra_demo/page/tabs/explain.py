@@ -71,6 +71,7 @@ TASK_CHOICES = [
     ("NLI (premise + hypothesis)", "nli"),
     ("Replaced tokens (discriminator)", "detect"),
     ("Question answering (question + context)", "qa"),
+    ("Rerank (query + passage)", "rerank"),
 ]
 METHOD_CHOICES = [
     ("Gradient × input (instant)", "gradient_x_input"),
@@ -149,9 +150,9 @@ def endpoint(service: ModelService, running: Cancels) -> Callable:
         """Explain a model output: how much each input word pushed it up or down (signed attributions).
 
         Args:
-            task: "sentiment", "emotion", "nli" (premise + hypothesis), "detect" or "qa" (question + context).
-            text: The text to explain (for "qa" the question); past 512 tokens, the first window is read.
-            text_pair: The hypothesis for "nli", the context for "qa"; empty otherwise.
+            task: "sentiment", "emotion", "nli" (premise + hypothesis), "detect", "qa" or "rerank" (a pair).
+            text: The text to explain (the question for "qa", the query for "rerank"); past 512 tokens, cut.
+            text_pair: The hypothesis for "nli", the context for "qa", the passage for "rerank"; else empty.
             target: What to explain; empty: the model's pick. A label, or a piece of the text (qa: context).
             method: "gradient_x_input" or "integrated_gradients" (Captum; baseline: [PAD] for every token).
             steps: Integrated-gradients steps, 1 to 256 (default 32); not used by gradient x input.

@@ -10,6 +10,7 @@ import gradio as gr
 
 from electra_demo import config
 from electra_demo.page import rendering
+from electra_demo.runtime.precision import why
 from electra_demo.service import ModelService
 
 
@@ -33,9 +34,16 @@ def settled(service: ModelService) -> bool:
     return not busy and "loading" not in service.status().values()
 
 
+def precision_line(service: ModelService) -> str:
+    """Which precision serves, and why (``ELECTRA_DEMO_PRECISION``, or the CPU's flags)."""
+    served = why(service.backend_choice.precision, service.precision)
+    return f"**Precision:** {served}; Explain's gradients run in fp32."
+
+
 def build(service: ModelService) -> StatusPanel:
     def status_panel() -> str:
-        table = rendering.status_table({name: service.card(name) for name in config.REGISTRY})
+        table = precision_line(service) + "\n\n"
+        table += rendering.status_table({name: service.card(name) for name in config.REGISTRY})
         memory = {key: (m.backend, m.weight_bytes) for key, m in service.loaded_models().items()}
         extra = rendering.loaded_table(memory)
         warmup = service.background.describe() if service.background is not None else ""
