@@ -95,8 +95,9 @@ def spec_for(paths: dict[str, str], work: Path, texts: list[str], batch_size: in
     }
 
 
-def run_child(spec: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Start the child, follow its memory, return its ``done`` event (and the peak)."""
+def run_child(spec: dict[str, Any], work: Path, module: str = "electra_demo.adapt.worker") -> dict[str, Any]:
+    """Start the child (``python -m module``), follow its memory, return its ``done`` event with
+    the peak (VmHWM), its wall time and the CPU seconds of its training loop."""
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
@@ -104,9 +105,11 @@ def run_child(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     (work / "spec.json").write_text(json.dumps(spec))
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "TOKENIZERS_PARALLELISM": "false"}
+    env["OMP_NUM_THREADS"] = str(spec["threads"])
+    started = time.perf_counter()
     with open(work / "child.log", "wb") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "electra_demo.adapt.worker", str(work / "spec.json")],
+            [sys.executable, "-m", module, str(work / "spec.json")],
             cwd=root,
             env=env,
             stdout=log,
@@ -116,13 +119,15 @@ def run_child(spec: dict[str, Any], work: Path) -> dict[str, Any]:
         while child.poll() is None:
             high = vm_hwm_mb(child.pid)
             peak = peak if math.isnan(high) else max(peak, high)
-            time.sleep(0.2)
+            time.sleep(0.1)
     events = [json.loads(line) for line in (work / "events.jsonl").read_text().splitlines()]
     done = next((e for e in events if e["event"] == "done"), None)
     if done is None:
         raise SystemExit(f"the child failed: {events[-1]}\n{(work / 'child.log').read_text()[-2000:]}")
     cuda = next((e["cuda_peak_mb"] for e in events if e["event"] == "memory"), None)
-    return {**done, "vm_hwm_mb": round(peak, 1), "cuda_peak_mb": cuda}
+    cpu = next((e["cpu_seconds"] for e in events if e["event"] == "trained"), float("nan"))
+    wall = time.perf_counter() - started
+    return {**done, "vm_hwm_mb": round(peak, 1), "cuda_peak_mb": cuda, "cpu_seconds": cpu, "wall": wall}
 
 
 def report(runs: list[tuple[str, dict[str, Any], dict[str, Any]]], command: str) -> str:

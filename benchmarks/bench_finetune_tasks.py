@@ -253,34 +253,12 @@ def kind_spec(task: str, work: Path, base: Path, rows: int, held: int) -> dict[s
 
 
 def run_kind(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Run the kind's child on ``spec``; its ``done`` event, wall time and VmHWM."""
-    from common import vm_hwm_mb
+    """Run the kind's child on ``spec``; its ``done`` event, wall time, VmHWM and training CPU."""
+    from bench_adapt import run_child
 
     from electra_demo.trained.kinds import KINDS
 
-    (folder / "spec.json").write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
-    env["OMP_NUM_THREADS"] = str(spec["threads"])
-    started = time.perf_counter()
-    with open(folder / "child.log", "wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", KINDS[spec["task"]].worker, str(folder / "spec.json")],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        peak = 0.0
-        while child.poll() is None:
-            high = vm_hwm_mb(child.pid)
-            peak = peak if high != high else max(peak, high)  # NaN once it is gone
-            time.sleep(0.1)
-    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
-    done = next((e for e in events if e["event"] == "done"), None)
-    if done is None:
-        raise SystemExit(f"the child failed: {events[-1]}\n{(folder / 'child.log').read_text()[-3000:]}")
-    cpu = next((e["cpu_seconds"] for e in events if e["event"] == "trained"), float("nan"))
-    return {**done, "wall": time.perf_counter() - started, "vm_hwm_mb": peak, "cpu_seconds": cpu}
+    return run_child(spec, folder, KINDS[spec["task"]].worker)
 
 
 def bench_kinds(work: Path, base: Path, rows: int, ways: list[str], kinds: list[str]) -> list[dict[str, Any]]:
