@@ -43,7 +43,18 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import checkpoints
 from bench_app import baseline_env, our_env, request_args
-from bench_v1 import GradioRoute, JsonRoute, Target, summarize, window
+from bench_v1 import (
+    INFINITY_VENV,
+    GradioRoute,
+    JsonRoute,
+    Target,
+    descendants,
+    infinity_embed,
+    infinity_launched,
+    infinity_versions,
+    summarize,
+    window,
+)
 from common import SHARED_NOTE, GradioHttp, body, cpu_line, launched, log
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -184,13 +195,33 @@ def forward(paths: dict, cache: Path, rounds: int) -> dict[str, dict[str, float]
 
 
 # ---- speed, over HTTP ----------------------------------------------------------------------------------
+def signal_tree(pid: int, signum: int) -> None:
+    for process in [pid, *descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process, signum)
+
+
 @contextlib.contextmanager
 def stopped(pid: int) -> Iterator[None]:
-    os.kill(pid, signal.SIGSTOP)
+    """``pid`` and its children SIGSTOPped meanwhile (an idle server's wake-ups stall a 2-core forward)."""
+    signal_tree(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        signal_tree(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def resumed(pid: int | None) -> Iterator[None]:
+    """The opposite: a server kept stopped between its windows runs meanwhile (``None``: nothing)."""
+    if pid is None:
+        yield
+        return
+    signal_tree(pid, signal.SIGCONT)
+    try:
+        yield
+    finally:
+        signal_tree(pid, signal.SIGSTOP)
 
 
 def single(ours: str, naive: str, texts: dict, n: int) -> dict[str, float]:
@@ -208,18 +239,32 @@ def single(ours: str, naive: str, texts: dict, n: int) -> dict[str, float]:
     return {name: 1000 * statistics.median(values) for name, values in samples.items()}
 
 
-def in_turn(a: Target, b: Target | None, seconds: float) -> dict[str, dict[str, Any]]:
-    """16 clients in windows a, b, b, a (the other app stopped meanwhile): requests/s each."""
+def in_turn(
+    a: Target, b: Target | None, seconds: float, parked: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """16 clients in windows a, b, b, a (the other app stopped meanwhile): requests/s each.
+    ``parked``: b's server, kept stopped outside this comparison (Infinity), resumed for b's windows."""
     windows: dict[str, list[Any]] = {a.label: []}
     order = [a, b, b, a] if b is not None else [a, a]
     for target in order:
         other = b if target is a else a
-        with stopped(other.pid) if other is not None and other.pid else contextlib.nullcontext():
+        with contextlib.ExitStack() as stack:
+            if target is b:
+                stack.enter_context(resumed(parked))
+            if other is not None and other.pid and not (other is b and parked):
+                stack.enter_context(stopped(other.pid))
             windows.setdefault(target.label, []).append(window(target, 16, seconds))
     return {label: summarize(found) for label, found in windows.items()}
 
 
-def speed(app_url: str, app_pid: int, naive: Any, texts: dict, args: argparse.Namespace) -> dict[str, Any]:
+def speed(
+    app_url: str,
+    app_pid: int,
+    naive: Any,
+    infinity: tuple[str, int] | None,
+    texts: dict,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     detect32 = [body(request_args("/detect", 32, texts, i)) for i in range(4)]
     short = texts["short"]
     classify_naive = [body(("sentiment", t, "")) for t in short]
@@ -242,8 +287,12 @@ def speed(app_url: str, app_pid: int, naive: Any, texts: dict, args: argparse.Na
         args.seconds,
     )
     embed = ours_json("/v1/embeddings", lambda t: {"model": "discriminator", "input": t})
+    peer = None
+    if infinity is not None:
+        payloads = [json.dumps(infinity_embed(t)).encode() for t in short]
+        peer = Target("infinity", lambda: JsonRoute(infinity[0], "/embeddings"), payloads, infinity[1])
     with stopped(naive_pid):
-        out["embeddings_16"] = in_turn(embed, None, args.seconds)
+        out["embeddings_16"] = in_turn(embed, peer, args.seconds, parked=infinity[1] if infinity else None)
     return out
 
 
@@ -267,12 +316,36 @@ def warm(url: str, texts: dict) -> None:
         log(f"  {path}: x-precision {reply.headers.get('x-precision')}")
 
 
+@contextlib.contextmanager
+def peer(paths: dict, logs: Path, venv: Path) -> Iterator[tuple[str, int] | None]:
+    """Infinity (``bench_v1.py``'s launch: its own venv, fp32, mean pooling) warmed up with real
+    requests, then kept stopped except during its own windows; ``None`` when its venv is missing."""
+    if not (venv / "bin" / "infinity_emb").is_file():
+        log(f"Infinity: no venv at {venv} (see benchmarks/infinity-requirements.txt); not compared")
+        yield None
+        return
+    import httpx
+
+    with infinity_launched(venv, paths, logs) as (url, proc):
+        for text in ("warm", "warm up the peer " * 8):
+            reply = httpx.post(url + "/embeddings", json=infinity_embed(text), timeout=600)
+            assert reply.status_code == 200, reply.text
+        signal_tree(proc.pid, signal.SIGSTOP)
+        try:
+            yield url, proc.pid
+        finally:
+            signal_tree(proc.pid, signal.SIGCONT)
+
+
 def speeds(paths: dict, cache: Path, texts: dict, args: argparse.Namespace) -> dict[str, Any]:
-    """The naive app up throughout; ours launched once per precision, timed in turn with it."""
+    """The naive app and Infinity up throughout; ours launched once per precision, timed in turn."""
     out: dict[str, Any] = {}
     logs = args.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with launched("naive", ["benchmarks/baseline_app.py"], baseline_env(paths), logs) as naive:
+    with (
+        launched("naive", ["benchmarks/baseline_app.py"], baseline_env(paths), logs) as naive,
+        peer(paths, logs, args.infinity_venv.expanduser()) as infinity,
+    ):
         for precision in PRECISIONS:
             env = {**our_env(paths, cache), "ELECTRA_DEMO_PRECISION": precision}
             env.update(ELECTRA_DEMO_API_KEYS="bench-key", ELECTRA_DEMO_RATE_LIMIT="100000000")
@@ -281,7 +354,7 @@ def speeds(paths: dict, cache: Path, texts: dict, args: argparse.Namespace) -> d
             )
             with launched(f"ours-{precision}", ["app.py"], env, logs) as app:
                 warm(app.url, texts)
-                out[precision] = speed(app.url, app.proc.pid, naive, texts, args)
+                out[precision] = speed(app.url, app.proc.pid, naive, infinity, texts, args)
                 out[precision]["backend"] = served_by(app.backends())
             log(f"{precision}: /detect 1x128 ms {out[precision]['detect_1x128_ms']}")
     return out
@@ -319,10 +392,12 @@ def render(r: dict[str, Any], command: str) -> str:
     if not r["speed"]:
         return "\n".join(lines) + "\n"
     lines += ["", "Speed over plain HTTP (ours in each precision; the naive app timed in turn with it):", ""]
+    lines += [f"Infinity: {r.get('infinity')}.", ""]
     lines += [
         "| precision | backend | /detect 1x128 ms (naive) | ratio | /detect 16x32 req/s (naive) | ratio "
-        "| /v1/classify 16 req/s (naive /classify) | ratio | /v1/embeddings 16 req/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| /v1/classify 16 req/s (naive /classify) | ratio "
+        "| /v1/embeddings 16 req/s (Infinity fp32) | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for precision, s in r["speed"].items():
         one = s["detect_1x128_ms"]
@@ -330,8 +405,14 @@ def render(r: dict[str, Any], command: str) -> str:
         for key in ("detect_16x32", "classify_16"):
             ours, naive = s[key]["ours"]["rps"], s[key]["naive"]["rps"]
             cells.append(f"{ours:.1f} ({naive:.1f}) | {ours / naive:.2f}x")
-        embeddings = s["embeddings_16"]["ours"]["rps"]
-        lines.append(f"| {precision} | {s['backend']} | {' | '.join(cells)} | {embeddings:.1f} |")
+        embeddings = s["embeddings_16"]
+        ours = embeddings["ours"]["rps"]
+        if "infinity" in embeddings:
+            theirs = embeddings["infinity"]["rps"]
+            cells.append(f"{ours:.1f} ({theirs:.1f}) | {ours / theirs:.2f}x")
+        else:
+            cells.append(f"{ours:.1f} (not run) | -")
+        lines.append(f"| {precision} | {s['backend']} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -343,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 s windows, 4 requests")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     parser.add_argument("--skip-speed", action="store_true", help="agreement and the forward only")
+    parser.add_argument("--infinity-venv", type=Path, default=INFINITY_VENV, help="Infinity's own venv")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.requests = 2.0, 4
@@ -353,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     cache = args.workdir / "precision-cache"
     r: dict[str, Any] = {
         "cpu": cpu_line(),
+        "infinity": infinity_versions(args.infinity_venv.expanduser()),
         "date": time.strftime("%Y-%m-%d"),
         "agreement": agreement(paths, texts, cache),
     }

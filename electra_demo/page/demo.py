@@ -17,6 +17,7 @@ from gradio.components import Component
 
 from electra_demo import config
 from electra_demo.page import links, rendering
+from electra_demo.page.sessions import lean_holder
 from electra_demo.page.tabs import (
     adapt,
     batch,
@@ -91,7 +92,20 @@ class Page(gr.Blocks):
     signature: Gradio takes them from the input components' starting values, so an endpoint that
     shares a control with another (the Fine-tune tab's settings, Classify's head menu) advertised
     the other's value, or a default for a required argument. gradio_client, plain HTTP's padding
-    of left-out arguments (``api/mount.py``), ``/gradio_api/call/v2`` and MCP all read this."""
+    of left-out arguments (``api/mount.py``), ``/gradio_api/call/v2`` and MCP all read this.
+    Its sessions are :mod:`electra_demo.page.sessions`' lean ones (Gradio attaches its state
+    holder here, wherever the page is served: ``launch``, ``mount_gradio_app``, Ray)."""
+
+    @property
+    def state_holder(self) -> Any:
+        try:
+            return self.__dict__["state_holder"]
+        except KeyError:
+            raise AttributeError("state_holder") from None  # not served yet
+
+    @state_holder.setter
+    def state_holder(self, holder: Any) -> None:
+        self.__dict__["state_holder"] = lean_holder(holder)
 
     def get_api_info(self, all_endpoints: bool = False, page: str | None = None) -> Any:
         info = super().get_api_info(all_endpoints=all_endpoints, page=page)

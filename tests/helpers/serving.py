@@ -73,11 +73,13 @@ def post(url: str, path: str, body: dict) -> dict:
     return reply.json()
 
 
-def call_gradio(url: str, endpoint: str, data: list) -> tuple[str, object]:
-    """A plain-HTTP call of a named endpoint: POST ``data`` to ``/gradio_api/call/<endpoint>``,
-    read its stream to the end; the last event's kind (``complete`` or ``error``) and its data
-    (the outputs, or the error's message)."""
-    reply = httpx.post(f"{url}/gradio_api/call/{endpoint}", json={"data": data}, timeout=WAIT_S)
+def call_gradio(url: str, endpoint: str, data: list, session_hash: str | None = None) -> tuple[str, object]:
+    """A plain-HTTP call of a named endpoint: POST ``data`` to ``/gradio_api/call/<endpoint>``
+    (in the session ``session_hash`` if given; Gradio makes a new one otherwise), read its stream
+    to the end; the last event's kind (``complete`` or ``error``) and its data (the outputs, or
+    the error's message)."""
+    body = {"data": data, **({"session_hash": session_hash} if session_hash else {})}
+    reply = httpx.post(f"{url}/gradio_api/call/{endpoint}", json=body, timeout=WAIT_S)
     assert reply.status_code == 200, reply.text
     kind, found = "", None
     with httpx.stream(
