@@ -32,7 +32,7 @@ import gradio as gr  # noqa: E402
 if os.environ.get("SPACES_ZERO_GPU"):  # ZeroGPU wants spaces (then torch) and its @spaces.GPU
     import electra_demo.runtime.backends  # noqa: F401 - functions registered at start-up
 
-from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs  # noqa: E402
+from electra_demo.page.demo import build_demo, launch_kwargs  # noqa: E402
 from electra_demo.runtime.warmup import import_runtime  # noqa: E402
 from electra_demo.service import ModelService  # noqa: E402
 from electra_demo.tools.tiny import ensure_tiny  # noqa: E402
@@ -93,7 +93,7 @@ def create_server(environ: Mapping[str, str], warm: bool = False) -> Server:
     service = ModelService(environ=environ)
     if warm:
         start_warmup(service, environ, held=True)
-    return Server(configure_queue(build_demo(service)), service, environ)
+    return Server(build_demo(service), service, environ)
 
 
 def create_app(environ: Mapping[str, str]) -> gr.Blocks:

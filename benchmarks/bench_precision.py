@@ -42,6 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import checkpoints
+import common
 from bench_app import baseline_env, our_env, request_args
 from bench_v1 import (
     INFINITY_VENV,
@@ -337,6 +338,23 @@ def peer(paths: dict, logs: Path, venv: Path) -> Iterator[tuple[str, int] | None
             signal_tree(proc.pid, signal.SIGCONT)
 
 
+def runs(paths: dict, cache: Path, args: argparse.Namespace) -> list[tuple[str, str, dict[str, str]]]:
+    """(row label, app.py to launch, its environment): ours in each precision, then with
+    ``--before`` an earlier tree in fp32 (the issue's "today", for "not slower on a CPU without
+    bf16"), with an export cache of its own."""
+    out = []
+    for precision in PRECISIONS:
+        env = {**our_env(paths, cache), "ELECTRA_DEMO_PRECISION": precision}
+        out.append((precision, "app.py", env))
+    if args.before:
+        env = {**our_env(paths, args.workdir / "before-cache"), "ELECTRA_DEMO_PRECISION": "fp32"}
+        out.append((f"fp32 before ({args.before.name})", str(args.before.resolve() / "app.py"), env))
+    for _, _, env in out:
+        env.update(ELECTRA_DEMO_API_KEYS="bench-key", ELECTRA_DEMO_RATE_LIMIT="100000000")
+        env["ELECTRA_DEMO_PRELOAD"] = "discriminator,sentiment"  # nothing else loads (or exports) meanwhile
+    return out
+
+
 def speeds(paths: dict, cache: Path, texts: dict, args: argparse.Namespace) -> dict[str, Any]:
     """The naive app and Infinity up throughout; ours launched once per precision, timed in turn."""
     out: dict[str, Any] = {}
@@ -346,17 +364,18 @@ def speeds(paths: dict, cache: Path, texts: dict, args: argparse.Namespace) -> d
         launched("naive", ["benchmarks/baseline_app.py"], baseline_env(paths), logs) as naive,
         peer(paths, logs, args.infinity_venv.expanduser()) as infinity,
     ):
-        for precision in PRECISIONS:
-            env = {**our_env(paths, cache), "ELECTRA_DEMO_PRECISION": precision}
-            env.update(ELECTRA_DEMO_API_KEYS="bench-key", ELECTRA_DEMO_RATE_LIMIT="100000000")
-            env["ELECTRA_DEMO_PRELOAD"] = (
-                "discriminator,sentiment"  # nothing else loads (or exports) meanwhile
-            )
-            with launched(f"ours-{precision}", ["app.py"], env, logs) as app:
+        for label, app_py, env in runs(paths, cache, args):
+            name = "ours-" + label.replace(" ", "-").replace("(", "").replace(")", "")
+            tree = (
+                Path(app_py).parent if app_py != "app.py" else common.ROOT
+            )  # its children import from there
+            with launched(name, [app_py], env, logs, cwd=tree) as app:
                 warm(app.url, texts)
-                out[precision] = speed(app.url, app.proc.pid, naive, infinity, texts, args)
-                out[precision]["backend"] = served_by(app.backends())
-            log(f"{precision}: /detect 1x128 ms {out[precision]['detect_1x128_ms']}")
+                if app_py != "app.py":  # an earlier tree, its own export cache: wait for its exports
+                    common.served_by(app, ["discriminator", "sentiment"])  # (those warm() asked for)
+                out[label] = speed(app.url, app.proc.pid, naive, infinity, texts, args)
+                out[label]["backend"] = served_by(app.backends())
+            log(f"{label}: /detect 1x128 ms {out[label]['detect_1x128_ms']}")
     return out
 
 
@@ -424,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 s windows, 4 requests")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     parser.add_argument("--skip-speed", action="store_true", help="agreement and the forward only")
+    parser.add_argument("--before", type=Path, help="an earlier tree (git archive), timed in fp32 too")
     parser.add_argument("--infinity-venv", type=Path, default=INFINITY_VENV, help="Infinity's own venv")
     args = parser.parse_args(argv)
     if args.quick:

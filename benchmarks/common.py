@@ -257,14 +257,14 @@ def _wait_for_page(app: App, deadline_s: float = 300.0) -> None:
 
 
 @contextlib.contextmanager
-def launched(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Iterator[App]:
-    """Start ``python *argv --port P``, wait for HTTP 200 on /, yield it, stop it."""
+def launched(name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path = ROOT) -> Iterator[App]:
+    """Start ``python *argv --port P`` in ``cwd``, wait for HTTP 200 on /, yield it, stop it."""
     port = free_port()
     log_path = logs / f"{name}.log"
     handle = log_path.open("w")
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [PYTHON, *argv, "--port", str(port)], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        [PYTHON, *argv, "--port", str(port)], cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT
     )
     app = App(name, proc, f"http://127.0.0.1:{port}/", log_path, started)
     try:

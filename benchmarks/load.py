@@ -205,7 +205,7 @@ def run_load(
 @contextmanager
 def local_app() -> Iterator[str]:
     """The app in this process on tiny random checkpoints, as the tests launch it; yields its URL."""
-    from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
+    from electra_demo.page.demo import build_demo, launch_kwargs
     from electra_demo.service import ModelService
     from electra_demo.tools.tiny import tiny_environ, write_tiny
 
@@ -214,7 +214,7 @@ def local_app() -> Iterator[str]:
         write_tiny(tiny)
         environ = {**tiny_environ(tiny), "ELECTRA_DEMO_CACHE": str(Path(directory) / "cache")}
         demo = build_demo(ModelService(environ=environ))
-        configure_queue(demo).launch(
+        demo.launch(
             prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs()
         )
         try:

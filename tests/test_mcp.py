@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
+from electra_demo.page.demo import build_demo, launch_kwargs
 
 ENDPOINTS = {
     "detect": ["text", "threshold", "model"],
@@ -91,7 +91,7 @@ ENDPOINTS = {
 
 @pytest.fixture(scope="module")
 def mcp_url(service):
-    demo = configure_queue(build_demo(service))
+    demo = build_demo(service)
     demo.launch(prevent_thread_lock=True, quiet=True, mcp_server=True, **launch_kwargs())
     try:
         yield demo.local_url + "gradio_api/mcp/"

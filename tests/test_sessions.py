@@ -1,6 +1,7 @@
-"""Gradio's session store on this page (electra_demo/page/sessions.py): a plain-HTTP call does not
-build the whole page's config, and what Gradio reads of a session (its deep link) is the same as
-with Gradio's own eager ``SessionState``."""
+"""Gradio's session store and queue on this page (electra_demo/page/sessions.py, demo.py): a
+plain-HTTP call does not build the whole page's config, what Gradio reads of a session (its deep
+link) is the same as with Gradio's own eager ``SessionState``, and the queue set up before the
+tabs still applies to them."""
 
 from __future__ import annotations
 
@@ -83,3 +84,17 @@ def test_the_deep_link_route_still_holds_a_calls_outputs(demo):
     assert len(components) == len(demo.blocks)
     values = [json.dumps(c.get("props", {}).get("value")) for c in components]
     assert sum("Deep links keep the answer" in v for v in values) >= 1
+
+
+def test_the_queue_settings_reach_the_tabs_built_after_them(demo):
+    """build_demo sets the queue up before the tabs (Gradio then builds its app over an empty
+    page): an event of a tab added later still runs under the page's limits."""
+    from electra_demo import config
+
+    queue = demo._queue
+    assert queue.max_size == config.QUEUE_MAX_SIZE
+    assert queue.default_concurrency_limit == config.CONCURRENCY
+    kind, outputs = call_gradio(demo.local_url.rstrip("/"), "detect", ["Queued like any other.", 0.5, ""])
+    assert kind == "complete", outputs
+    detect = next(fn for fn in demo.fns.values() if fn.api_name == "detect")
+    assert queue.event_queue_per_concurrency_id[detect.concurrency_id].concurrency_limit == config.CONCURRENCY

@@ -20,9 +20,9 @@ def launch(service: ModelService, environ: Mapping[str, str] | None = None, **kw
     """Launch the app around ``service`` without blocking, as app.py serves it: the /v1 API beside
     the page, with ``environ`` its settings (default: open, no rate limit). Return the Blocks."""
     from electra_demo.api.mount import app_kwargs
-    from electra_demo.page.demo import build_demo, configure_queue, launch_kwargs
+    from electra_demo.page.demo import build_demo, launch_kwargs
 
-    demo = configure_queue(build_demo(service))
+    demo = build_demo(service)
     settings = {"ELECTRA_DEMO_RATE_LIMIT": "0"} if environ is None else environ
     demo.launch(
         prevent_thread_lock=True,
