@@ -298,9 +298,15 @@ def speed(
 
 
 def served_by(lines: list[str]) -> str:
-    """The runtime that served the discriminator, from the app's log lines (the last one wins)."""
-    found = [line for line in lines if line.startswith("discriminator (pretraining) runs on ")]
-    return found[-1].removeprefix("discriminator (pretraining) runs on ").split(",")[0] if found else "?"
+    """The runtime that served the discriminator, from the app's log lines (the last one wins:
+    "runs on", or "switched to" once an export replaced PyTorch)."""
+    found = []
+    for line in lines:
+        for verb in ("runs on ", "switched to "):
+            head = "discriminator (pretraining) " + verb
+            if line.startswith(head):
+                found.append(line.removeprefix(head).split(",")[0])
+    return found[-1] if found else "?"
 
 
 def warm(url: str, texts: dict) -> None:

@@ -235,9 +235,12 @@ class App:
     page_s: float = float("nan")
 
     def backends(self) -> list[str]:
-        """The app's own log lines saying which backend each slot runs on."""
+        """The app's own log lines saying which backend each slot runs on (or switched to)."""
         text = self.log_path.read_text(errors="replace")
-        return [line.split(":", 2)[-1].strip() for line in text.splitlines() if " runs on " in line]
+        lines = text.splitlines()
+        return [
+            line.split(":", 2)[-1].strip() for line in lines if " runs on " in line or " switched to " in line
+        ]
 
 
 def _wait_for_page(app: App, deadline_s: float = 300.0) -> None:

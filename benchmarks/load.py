@@ -214,9 +214,7 @@ def local_app() -> Iterator[str]:
         write_tiny(tiny)
         environ = {**tiny_environ(tiny), "ELECTRA_DEMO_CACHE": str(Path(directory) / "cache")}
         demo = build_demo(ModelService(environ=environ))
-        demo.launch(
-            prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs()
-        )
+        demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_kwargs())
         try:
             yield demo.local_url
         finally:

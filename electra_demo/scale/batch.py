@@ -285,8 +285,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--text-column", help="default: the column 'text' (or the file's only column)")
     parser.add_argument("--pair-column", help="classify with a pair head: default 'text_pair'")
-    parser.add_argument("--question-column", help="answer: default 'question'")
-    parser.add_argument("--context-column", help="answer: default 'context'")
+    parser.add_argument(
+        "--question-column", help="answer: default 'question'; rerank: the queries, default 'query'"
+    )
+    parser.add_argument(
+        "--context-column", help="answer: default 'context'; rerank: the documents, default 'document'"
+    )
     parser.add_argument("--threshold", type=float, default=config.DEFAULT_THRESHOLD, help="detect")
     parser.add_argument("--aggregation", default=config.DEFAULT_AGGREGATION, help="tag")
     parser.add_argument("--top-k", type=int, default=config.QA_TOP_K, help="answer")
