@@ -7,8 +7,9 @@ page order, then Classify's other heads), then the ONNX exports of the
 slots that PyTorch serves meanwhile (each in a child process at the lowest CPU priority, see
 :func:`electra_demo.runtime.models.finish_export`). It yields to visitors: before each job it waits until
 no request is running (a little while at most, so a busy server still warms up), and a request
-never waits on it. A request for a slot that is not loaded loads it on the request's own thread
-at once (another slot's load never holds it up, each slot has its own lock), and a request for a
+never waits for its queue. A request for a slot that is not loaded loads it on the request's own thread
+at once (each slot has its own lock; transformers' own loading step is taken one at a time in the
+process, see ``runtime.models``, so it may wait a few tenths of a second), and a request for a
 slot that is still exporting moves that export to the front of the queue. ``app.py`` starts it
 before it builds the page, so the first tab's model loads meanwhile, and holds the rest until the
 page serves (they would slow its build); :attr:`Background.ready` is set once the loads are done
