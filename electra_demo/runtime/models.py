@@ -124,9 +124,9 @@ def marked_random(resolved: ResolvedSlot) -> bool:
 
 # transformers' from_pretrained is not safe to run in two threads at once: measured with 5.24, four
 # base-shaped loads in four threads left the generator's tied head "missing" in two of three
-# tries, and tiny ones in three of three (the load is then refused: tests/test_service.py). Loads are CPU-bound, so on a CPU little is lost by taking
-# them one at a time; a request for a slot may wait for another slot's load (a few tenths of a
-# second) while the warm-up runs.
+# tries, and tiny ones in three of three (the load is then refused: tests/test_service.py).
+# Loads are CPU-bound, so on a CPU little is lost by taking them one at a time; a request for a
+# slot may wait for another slot's load (a few tenths of a second) while the warm-up runs.
 _FROM_PRETRAINED = threading.Lock()
 
 
