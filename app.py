@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from electra_demo.config import persist_defaults, preload_slots, storage_lines
+from electra_demo.page.gradio_import import skip_stub_regeneration
 
 # Before anything imports huggingface_hub (gradio does), which reads HF_HOME once: with persistent
 # storage (/data, or $ELECTRA_DEMO_DATA_DIR) the Hugging Face cache goes there unless HF_HOME is set.
@@ -26,6 +27,9 @@ persist_defaults(os.environ)
 # process's first request pays for importing pyplot to find it (half a second to a second). This
 # server draws nothing on screen: the backend Gradio switches to anyway, named up front.
 os.environ.setdefault("MPLBACKEND", "agg")
+# Gradio regenerates its components' type stubs (.pyi) on every import: 0.75 s of each start, for
+# files the wheel ships up to date (see the module).
+skip_stub_regeneration()
 
 import gradio as gr  # noqa: E402
 
