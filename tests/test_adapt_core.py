@@ -141,6 +141,49 @@ def test_the_mlm_loss_and_logits_are_electra_for_masked_lm_s(tiny_dir: Path):
     assert float(loss) == pytest.approx(float(out.loss), abs=1e-5)
 
 
+def test_two_backward_passes_give_the_joint_loss_s_gradients(tiny_dir: Path):
+    """``objective.backward`` (the generator's loss backward first, then the discriminator's) adds
+    the same gradients, shared embeddings included, and the same weighted losses as one backward
+    pass of the micro-batch's share of the joint loss (dropout on: the same random draws)."""
+    import contextlib
+
+    from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir / "discriminator")
+    generator = ElectraForMaskedLM.from_pretrained(tiny_dir / "generator").train()
+    discriminator = ElectraForPreTraining.from_pretrained(tiny_dir / "discriminator").train()
+    assert objective.tie_embeddings(generator, discriminator)
+    rows = objective.encode(tokenizer, ["the chef cooked the meal", "a cat sat on the warm mat today"], 32)
+    batch = objective.pad(rows, tokenizer.pad_token_id, tokenizer.all_special_ids)
+    masked = objective.choose_masks(batch, 0.3, [5, 6])
+    part = objective.split(batch, masked, 1)[1]
+    models = (tokenizer, generator, discriminator)
+    params = {id(p): p for m in (generator, discriminator) for p in m.parameters()}
+
+    def gradients(two_passes: bool) -> tuple[list[torch.Tensor], tuple[float, float]]:
+        for parameter in params.values():
+            parameter.grad = None
+        torch.manual_seed(0)
+        sampler = torch.Generator().manual_seed(1)
+        if two_passes:
+            found = objective.backward(models, part, sampler, contextlib.nullcontext)
+        else:
+            args = (part.batch, part.masked, tokenizer.mask_token_id, tokenizer.all_special_ids, sampler)
+            _, mlm, rtd = objective.losses(generator, discriminator, *args)
+            (part.share_mlm * mlm + objective.RTD_WEIGHT * part.share_rtd * rtd).backward()
+            found = (part.share_mlm * mlm.item(), part.share_rtd * rtd.item())
+        return [p.grad.clone() for p in params.values() if p.grad is not None], found
+
+    joint, joint_losses = gradients(two_passes=False)
+    split_grads, split_losses = gradients(two_passes=True)
+    assert len(joint) == len(split_grads) == len(params)
+    assert split_losses == pytest.approx(joint_losses, rel=1e-6)
+    shared = discriminator.electra.embeddings.word_embeddings.weight
+    assert shared.grad.abs().sum() > 0
+    for a, b in zip(joint, split_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_f1_and_auc_equal_scikit_learn():
     truth = [True, False, True, False, False, True, False]
     probabilities = [0.9, 0.2, 0.4, 0.7, 0.1, 0.6, 0.5]

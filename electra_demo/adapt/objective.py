@@ -11,6 +11,8 @@ replacements, the discriminator's replaced-token loss (Clark et al., ICLR 2020, 
   discriminator is scored by transformers' ``ElectraForPreTraining`` loss (binary cross-entropy on
   every non-padding token, a sample equal to the original counting as original); the total is
   ``mlm + 50 * rtd`` (the paper's lambda).
+- :func:`backward`: one micro-batch's share of the joint loss, backward in two passes (the
+  generator's, then the discriminator's: the same gradients, half the models' activations kept).
 - :func:`split`: a step's batch in micro-batches whose weighted losses add up to the batch's
   (gradient accumulation: the visitor's batch size stays the step's batch).
 - :func:`tie_embeddings`: the generator shares the discriminator's embeddings (token, position,
@@ -19,7 +21,7 @@ replacements, the discriminator's replaced-token loss (Clark et al., ICLR 2020, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +101,31 @@ def replace(batch: Batch, masked: torch.Tensor, sampled: torch.Tensor) -> tuple[
     return corrupted, (corrupted != batch.input_ids).long()
 
 
+def generator_loss(
+    generator: Any,
+    batch: Batch,
+    masked: torch.Tensor,
+    mask_id: int,
+    banned: Sequence[int],
+    sampler: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mlm, sampled)``: the generator's MLM loss on the masked positions, and its replacements
+    drawn from its softmax (no gradient through the sample)."""
+    logits = masked_logits(generator, batch, masked, mask_id).float()  # fp32 under bf16 autocast too
+    mlm = torch.nn.functional.cross_entropy(logits, batch.input_ids[masked])  # ElectraForMaskedLM's loss
+    with torch.no_grad():
+        sampled = draw(logits, banned, sampler)
+    return mlm, sampled
+
+
+def discriminator_loss(
+    discriminator: Any, batch: Batch, masked: torch.Tensor, sampled: torch.Tensor
+) -> torch.Tensor:
+    """The discriminator's replaced-token loss on the text with ``sampled`` in the masked places."""
+    corrupted, replaced = replace(batch, masked, sampled)
+    return discriminator(input_ids=corrupted, attention_mask=batch.attention_mask, labels=replaced).loss
+
+
 def losses(
     generator: Any,
     discriminator: Any,
@@ -109,13 +136,32 @@ def losses(
     sampler: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(total, mlm, rtd)`` for one batch: the joint loss to minimise and its two parts."""
-    logits = masked_logits(generator, batch, masked, mask_id).float()  # fp32 under bf16 autocast too
-    mlm = torch.nn.functional.cross_entropy(logits, batch.input_ids[masked])  # ElectraForMaskedLM's loss
-    with torch.no_grad():
-        sampled = draw(logits, banned, sampler)
-    corrupted, replaced = replace(batch, masked, sampled)
-    detected = discriminator(input_ids=corrupted, attention_mask=batch.attention_mask, labels=replaced)
-    return mlm + RTD_WEIGHT * detected.loss, mlm, detected.loss
+    mlm, sampled = generator_loss(generator, batch, masked, mask_id, banned, sampler)
+    rtd = discriminator_loss(discriminator, batch, masked, sampled)
+    return mlm + RTD_WEIGHT * rtd, mlm, rtd
+
+
+def backward(
+    models: tuple[Any, Any, Any], part: Part, sampler: torch.Generator, autocast: Callable[[], Any]
+) -> tuple[float, float]:
+    """Add one micro-batch's gradients of ``share_mlm * mlm + RTD_WEIGHT * share_rtd * rtd`` (its
+    share of the step's joint loss) to the models', in two backward passes: the generator's loss
+    first, so that its activations are freed before the discriminator's forward pass, then the
+    discriminator's. The sample carries no gradient, so the two losses meet only in the shared
+    embeddings, whose gradients add: the same gradients as one backward pass of the sum
+    (``tests/test_adapt_objective.py``), with the larger model's activations kept at a time
+    instead of both models'. ``autocast``: the precision context of each forward pass. Returns
+    the weighted ``(mlm, rtd)``."""
+    tokenizer, generator, discriminator = models
+    with autocast():
+        mlm, sampled = generator_loss(
+            generator, part.batch, part.masked, tokenizer.mask_token_id, tokenizer.all_special_ids, sampler
+        )
+    (part.share_mlm * mlm).backward()
+    with autocast():
+        rtd = discriminator_loss(discriminator, part.batch, part.masked, sampled)
+    (RTD_WEIGHT * part.share_rtd * rtd).backward()
+    return part.share_mlm * mlm.item(), part.share_rtd * rtd.item()
 
 
 @dataclass

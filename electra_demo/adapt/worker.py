@@ -145,22 +145,14 @@ def _accumulate(models: tuple[Any, Any, Any], parts: list, device: Any, sampler:
     replaced-token losses."""
     import torch
 
-    tokenizer, generator, discriminator = models
     mlm_total = rtd_total = 0.0
     for part in parts:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            _, mlm, rtd = objective.losses(
-                generator,
-                discriminator,
-                part.batch.to(device),
-                part.masked.to(device),
-                tokenizer.mask_token_id,
-                tokenizer.all_special_ids,
-                sampler,
-            )
-        (part.share_mlm * mlm + objective.RTD_WEIGHT * part.share_rtd * rtd).backward()
-        mlm_total += part.share_mlm * mlm.item()
-        rtd_total += part.share_rtd * rtd.item()
+        here = objective.Part(part.batch.to(device), part.masked.to(device), part.share_mlm, part.share_rtd)
+        mlm, rtd = objective.backward(
+            models, here, sampler, lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        )
+        mlm_total += mlm
+        rtd_total += rtd
         trim_heap()
     return mlm_total, rtd_total
 

@@ -30,8 +30,10 @@ above what they peak at) and scaled by the checkpoint's shape; the children give
 free pages back between micro-batches (``worker_common.trim_heap``).
 
 In fp32 (a CPU without bf16) the 3 GB comes first: micro-batches cost a pass over the gradients
-each, so the 128-token kinds train at about the old speed and Adapt a little slower; a larger
-micro-batch would be faster but peaks just over 3 GB (``benchmarks/RESULTS.md``).
+each, so the 128-token kinds and Adapt train at about the old speed; a larger micro-batch would be
+faster but peaks over 3 GB (``benchmarks/RESULTS.md``). Adapt holds one model's activations at a
+time (its generator's loss is backward before the discriminator runs), so its estimate counts the
+larger model's.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ else:
 
 BUDGET_MB = 3000.0  # a plan keeps its estimate under this: the issue's 3 GB
 MB = 2**20
-# Measured on electra-base-shaped runs (benchmarks/bench_finetune.py --kinds), each a little above
-# what it fits: the interpreter, torch and transformers with the allocator's slack; what
+# Measured on electra-base-shaped runs (benchmarks/bench_finetune.py --kinds; Adapt's re-measured
+# once its two models' backward passes were split: 100 to 170 MB above five plans' peaks), each a
+# little above what it fits: the interpreter, torch and transformers with the allocator's slack; what
 # accumulating adds (the gradients live while the next micro-batch's forward runs, beside
 # autocast's bf16 copies of the weights, and the blocks freed between them); and the activation
 # bytes kept per token, per layer, per unit of (hidden + intermediate) width.
-RUNTIME_MB = {"trainer": 400.0, "adapt": 600.0}
+RUNTIME_MB = {"trainer": 400.0, "adapt": 420.0}
 ACCUMULATING_MB = 250.0
 ACTIVATIONS = {
     ("fp32", False): 22.0,
@@ -179,12 +182,14 @@ def estimate_mb(
     params = shapes[0].embeddings() + sum(s.encoder() for s in shapes)
     trained = params if mode != "head" else 0
     kept = 4 * params + 12 * trained  # weights; gradients and Adam's two moments (fp32)
+    if trained and precision == "bf16":
+        kept += 2 * sum(s.encoder() for s in shapes)  # autocast's bf16 copies of the layers' weights
     if accumulation > 1 and trained:
         kept += ACCUMULATING_MB * MB
-        if precision == "bf16":
-            kept += 2 * sum(s.encoder() for s in shapes)  # autocast's bf16 copies of the layers' weights
     per_token = ACTIVATIONS[(precision, checkpointing)] if trained else HEAD_ACTIVATIONS
-    activations = tokens * per_token * sum(s.width() for s in shapes)
+    # one model's activations at a time: Adapt's generator is backward before the discriminator
+    # runs (adapt.objective.backward)
+    activations = tokens * per_token * max(s.width() for s in shapes)
     return RUNTIME_MB[runtime] + (kept + activations) / MB
 
 
